@@ -1,0 +1,47 @@
+# make lab   - open the course in JupyterLab        make test  - run every test and notebook
+# make demo  - see skewcheck find planted skews     make bench - speed and memory vs Evidently
+# Works on a machine with only Python 3.11, pip, make and git: everything else is installed into .venv.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DATA   := data/generated/manifest.json
+
+.PHONY: install data test lab demo bench constraints clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[course,dev]"
+	touch $@
+
+data: $(DATA)
+
+$(DATA): $(STAMP) data/generate.py
+	$(BIN)/python data/generate.py
+
+test: $(STAMP) $(DATA)
+	$(BIN)/python -m pytest
+
+lab: $(STAMP) $(DATA)
+	$(BIN)/jupyter lab notebooks/
+
+demo: $(STAMP)
+	$(BIN)/skewcheck demo
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+# Re-pin every package after a change to pyproject.toml (needs the package registry).
+constraints:
+	rm -rf .venv-pin && $(PYTHON) -m venv .venv-pin
+	.venv-pin/bin/python -m pip install --quiet -e ".[course,dev]"
+	( echo "# Pinned versions for every package the project installs (make uses: pip install -c constraints.txt)."; \
+	  echo "# Regenerate: make constraints   (after changing pyproject.toml)"; \
+	  .venv-pin/bin/python -m pip freeze --exclude-editable | grep -v '^skewcheck' ) > constraints.txt
+	rm -rf .venv-pin
+
+clean:
+	rm -rf $(VENV) data/generated demo-report.html .pytest_cache

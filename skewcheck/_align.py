@@ -1,0 +1,141 @@
+"""Align: join offline and online rows on the entity keys (and the timestamp).
+
+The join is done on the key columns alone, with a row index on each side, so that the
+result is a small table of row-number pairs; the compare step then reads feature columns
+a few at a time and gathers them by those pairs. Rows whose key occurs more than once on
+a side are counted as duplicates, and only the first of them takes part in the join.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from ._errors import SkewcheckInputError
+from ._io import Source
+
+OFFLINE_ROW = "__skewcheck_offline_row"
+ONLINE_ROW = "__skewcheck_online_row"
+
+
+@dataclass(frozen=True)
+class RowCounts:
+    """How the two sides joined. Duplicates count rows beyond the first of each key."""
+
+    offline: int
+    online: int
+    matched: int
+    offline_only: int
+    online_only: int
+    duplicate_keys_offline: int
+    duplicate_keys_online: int
+    diagnosis: object | None = None
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """The join result: counts, and the matched row numbers with their join columns."""
+
+    counts: RowCounts
+    pairs: pl.DataFrame  # OFFLINE_ROW, ONLINE_ROW and the join columns, in offline row order
+    on: tuple[str, ...]  # the join columns: keys, then the timestamp if any
+
+
+def join_columns(offline: Source, online: Source, keys: list[str], timestamp: str | None) -> list[pl.Expr]:
+    """Check that the join columns exist on both sides with compatible types.
+
+    Returns the cast expressions that bring both sides to one type per column.
+    """
+    on = list(keys) + ([timestamp] if timestamp else [])
+    casts = []
+    for column in on:
+        for side in (offline, online):
+            if column not in side.schema:
+                what = "timestamp" if column == timestamp else "key"
+                raise SkewcheckInputError(
+                    f"{side.label}: no {what} column {column!r} (columns: {side.column_list()}); "
+                    f"pass --{'timestamp' if what == 'timestamp' else 'key'} with one of them"
+                )
+        left, right = offline.schema[column], online.schema[column]
+        if column == timestamp:
+            casts.append(_timestamp_cast(column, left, right, offline, online))
+        else:
+            casts.append(_key_cast(column, left, right, offline, online))
+    return casts
+
+
+def _key_cast(column: str, left: pl.DataType, right: pl.DataType, offline: Source, online: Source) -> pl.Expr:
+    if left == right:
+        return pl.col(column)
+    if left.is_integer() and right.is_integer():
+        return pl.col(column).cast(pl.Int64)
+    if left.is_numeric() and right.is_numeric():
+        return pl.col(column).cast(pl.Float64)
+    raise SkewcheckInputError(
+        f"key column {column!r} has incompatible types: {left} in {offline.label}, {right} in {online.label}; "
+        f"cast one side so both are {left} or both {right}"
+    )
+
+
+def _timestamp_cast(
+    column: str, left: pl.DataType, right: pl.DataType, offline: Source, online: Source
+) -> pl.Expr:
+    for dtype, side in ((left, offline), (right, online)):
+        if not (isinstance(dtype, pl.Datetime) or dtype == pl.Date):
+            raise SkewcheckInputError(
+                f"{side.label}: timestamp column {column!r} is {dtype}, expected a date or datetime; "
+                "store it as a timestamp (CSV: ISO 8601 text such as 2026-01-31T09:30:00Z)"
+            )
+    zones = [getattr(dtype, "time_zone", None) for dtype in (left, right)]
+    if (zones[0] is None) != (zones[1] is None):
+        naive, aware = (offline, online) if zones[0] is None else (online, offline)
+        raise SkewcheckInputError(
+            f"timestamp column {column!r} is timezone-naive in {naive.label} but timezone-aware "
+            f"({zones[0] or zones[1]}) in {aware.label}; skewcheck will not guess the zone: "
+            "make both sides aware (e.g. UTC) or both naive"
+        )
+    if zones[0] is None:
+        return pl.col(column).cast(pl.Datetime("us"))
+    return pl.col(column).cast(pl.Datetime("us", zones[0])).dt.convert_time_zone("UTC")
+
+
+def align(offline: Source, online: Source, *, keys: list[str], timestamp: str | None) -> Alignment:
+    """Join the two sides on keys (+ timestamp) and count what matched.
+
+    Parameters
+    ----------
+    offline, online : Source
+        The loaded inputs, offline first.
+    keys : list of str
+        Entity key columns, present on both sides.
+    timestamp : str or None
+        Event timestamp column, joined exactly.
+
+    Returns
+    -------
+    Alignment
+    """
+    casts = join_columns(offline, online, keys, timestamp)
+    on = [expr.meta.output_name() for expr in casts]
+    left, left_dupes = _first_per_key(offline, casts, on, OFFLINE_ROW)
+    right, right_dupes = _first_per_key(online, casts, on, ONLINE_ROW)
+    pairs = left.join(right, on=on, how="inner").sort(OFFLINE_ROW).select(OFFLINE_ROW, ONLINE_ROW, *on)
+    matched = pairs.height
+    counts = RowCounts(
+        offline=offline.rows,
+        online=online.rows,
+        matched=matched,
+        offline_only=offline.rows - left_dupes - matched,
+        online_only=online.rows - right_dupes - matched,
+        duplicate_keys_offline=left_dupes,
+        duplicate_keys_online=right_dupes,
+    )
+    return Alignment(counts=counts, pairs=pairs, on=tuple(on))
+
+
+def _first_per_key(side: Source, casts: list[pl.Expr], on: list[str], row: str) -> tuple[pl.DataFrame, int]:
+    """The first row of each key, with its row number; and how many rows repeat a key."""
+    keyed = side.frame.select(casts).with_row_index(row).collect()
+    first = keyed.unique(subset=on, keep="first", maintain_order=True)
+    return first, keyed.height - first.height

@@ -1,0 +1,152 @@
+"""The command line: parse arguments, call the library, print, exit 0 (no skew), 1 (skew) or 2 (bad input)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+
+from ._errors import SkewcheckInputError, SkewcheckWarning
+from ._version import __version__
+
+EXIT_OK, EXIT_SKEW, EXIT_INPUT = 0, 1, 2
+SUMMARY_WIDTH = 140
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors on one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_INPUT, f"skewcheck: error: {message} (see: {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="skewcheck", description="Catch training/serving skew in feature data.")
+    parser.add_argument("--version", action="version", version=f"skewcheck {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    cmp = commands.add_parser(
+        "compare",
+        help="compare offline feature values with logged online values",
+        description="Compare OFFLINE (training) feature values with ONLINE (served) ones. "
+        "Exit 0: no skew; 1: skew found; 2: usage or input error.",
+    )
+    cmp.add_argument("offline", help="offline features: .parquet, .csv or .ndjson")
+    cmp.add_argument("online", help="online (served) features: .parquet, .csv or .ndjson")
+    cmp.add_argument("--key", action="append", default=[], metavar="COL",
+                     help="entity key column to join on (repeat for several); without it only distributions are compared")
+    cmp.add_argument("--timestamp", metavar="COL", help="event timestamp column, joined exactly with the keys")
+    cmp.add_argument("--features", metavar="A,B", type=_names, help="comma-separated features to compare (default: all)")
+    cmp.add_argument("--abs-tol", type=_non_negative, default=None, metavar="X", help="absolute tolerance (default 0)")
+    cmp.add_argument("--rel-tol", type=_non_negative, default=None, metavar="X", help="relative tolerance (default 1e-9)")
+    cmp.add_argument("--max-mismatch-rate", type=_rate, default=None, metavar="R",
+                     help="share of matched rows that may disagree before a feature is skewed (default 0)")
+    cmp.add_argument("--test", metavar="NAME",
+                     help="one distribution test for every feature: ks, wasserstein, jensenshannon, chisquare, psi, linf")
+    cmp.add_argument("--json", metavar="PATH", help="write the JSON report here")
+    cmp.add_argument("--html", metavar="PATH", help="write the HTML report here")
+    cmp.add_argument("--quiet", action="store_true", help="print nothing; use the exit code")
+    cmp.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+
+    demo = commands.add_parser("demo", help="see skewcheck find planted skews in generated data",
+                               description="Generate a small offline table and a serving log with planted skews, "
+                               "compare them, print the table and write an HTML report. Exits 0.")
+    demo.add_argument("--html", metavar="PATH", default="demo-report.html", help="where to write the report")
+    demo.add_argument("--data-dir", metavar="DIR", help="also keep the generated parquet files here")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `skewcheck` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "compare":
+            return _compare(args)
+        return _demo(args)
+    except SkewcheckInputError as exc:
+        print(f"skewcheck: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("skewcheck: interrupted", file=sys.stderr)
+        return 130
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from . import compare
+    from ._stats import TESTS
+
+    if args.test is not None and args.test not in TESTS:
+        raise SkewcheckInputError(f"--test {args.test!r} is not a known test; choose one of {', '.join(TESTS)}")
+    options = {
+        name: value
+        for name, value in (("abs_tol", args.abs_tol), ("rel_tol", args.rel_tol),
+                            ("max_mismatch_rate", args.max_mismatch_rate))
+        if value is not None
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkewcheckWarning)  # they are in the report's warnings
+        report = compare(
+            args.offline, args.online, keys=args.key, timestamp=args.timestamp, features=args.features,
+            tests=args.test, progress=False if (args.no_progress or args.quiet) else None, **options,
+        )
+    _write_reports(report, args.json, args.html)
+    if not args.quiet:
+        _print(report)
+    return EXIT_OK if report.passed else EXIT_SKEW
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ._demo import run_demo
+
+    report = run_demo(data_dir=args.data_dir)
+    _write_reports(report, None, args.html)
+    _print(report)
+    print(f"\nHTML report: {args.html}")
+    print("Your turn: skewcheck compare OFFLINE ONLINE --key ID --timestamp TS --html report.html")
+    return EXIT_OK
+
+
+def _write_reports(report, json_path: str | None, html_path: str | None) -> None:
+    for path, write in ((json_path, report.to_json), (html_path, report.to_html)):
+        if path is None:
+            continue
+        try:
+            write(path)
+        except OSError as exc:
+            raise SkewcheckInputError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
+
+
+def _print(report) -> None:
+    from rich.console import Console
+
+    from ._terminal import summary_renderable
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=SUMMARY_WIDTH)  # logs and pipes: wide enough for one line per feature
+    console.print(summary_renderable(report))
+
+
+def _names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected comma-separated column names")
+    return names
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def _rate(text: str) -> float:
+    value = _non_negative(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a rate between 0 and 1, got {text!r}")
+    return value

@@ -1,0 +1,434 @@
+"""Compare: per feature, row-level agreement, null rates, schema gaps and one distribution test.
+
+Feature columns are read a few at a time (parquet reads only those columns), so the memory
+used stays near the size of a handful of columns, whatever the width of the inputs.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from ._align import OFFLINE_ROW, ONLINE_ROW, Alignment, align
+from ._errors import SkewcheckInputError, SkewcheckWarning
+from ._io import Source, load
+from ._report import (
+    Cause,
+    Diagnosis,
+    DomainGap,
+    Example,
+    FeatureResult,
+    NullRates,
+    Reason,
+    SkewReport,
+    ValueResult,
+)
+from ._stats import distribution_test, histogram
+
+# Default tolerances. rel_tol follows math.isclose: 1e-9 forgives float64 summation order,
+# nothing more. A gap of 5 points in the null rate changes what the model sees on 1 row in 20.
+DEFAULT_ABS_TOL = 0.0
+DEFAULT_REL_TOL = 1e-9
+DEFAULT_MAX_MISMATCH_RATE = 0.0
+DEFAULT_NULL_RATE_TOLERANCE = 0.05
+DEFAULT_EXAMPLES = 5
+# Pairs kept for the scatter plot of the HTML report.
+SAMPLE_PAIRS = 200
+# Bytes of feature data read per step: bounds memory on wide, long inputs.
+CHUNK_BYTES = 256 * 1024 * 1024
+DOMAIN_EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The knobs of one comparison, kept in the report."""
+
+    abs_tol: float = DEFAULT_ABS_TOL
+    rel_tol: float = DEFAULT_REL_TOL
+    max_mismatch_rate: float = DEFAULT_MAX_MISMATCH_RATE
+    null_rate_tolerance: float = DEFAULT_NULL_RATE_TOLERANCE
+    examples: int = DEFAULT_EXAMPLES
+    tests: Mapping[str, str] | str | None = None
+
+    def test_for(self, name: str) -> str | None:
+        if isinstance(self.tests, str) or self.tests is None:
+            return self.tests
+        return self.tests.get(name)
+
+
+def compare(
+    offline: Any,
+    online: Any,
+    *,
+    keys: str | Sequence[str] | None = None,
+    timestamp: str | None = None,
+    features: Sequence[str] | None = None,
+    abs_tol: float = DEFAULT_ABS_TOL,
+    rel_tol: float = DEFAULT_REL_TOL,
+    max_mismatch_rate: float = DEFAULT_MAX_MISMATCH_RATE,
+    null_rate_tolerance: float = DEFAULT_NULL_RATE_TOLERANCE,
+    tests: str | Mapping[str, str] | None = None,
+    examples: int = DEFAULT_EXAMPLES,
+    progress: bool | None = None,
+) -> SkewReport:
+    """Compare offline (training) feature values with online (served) ones.
+
+    Parameters
+    ----------
+    offline, online : path or frame
+        Parquet, CSV or NDJSON paths, or polars, pandas or pyarrow tables. Offline first.
+    keys : str or list of str, optional
+        Entity key columns. With keys, rows are joined and compared value by value;
+        without, only distributions, schema and null rates are compared.
+    timestamp : str, optional
+        Event timestamp column, joined exactly together with the keys.
+    features : list of str, optional
+        Features to compare. Default: every column but the keys and the timestamp.
+        A feature present on one side only is reported as skewed with cause ``missing``.
+    abs_tol, rel_tol : float
+        Two values agree when ``|a - b| <= abs_tol + rel_tol * max(|a|, |b|)``.
+    max_mismatch_rate : float
+        Share of matched rows allowed to disagree before a feature is skewed (default 0).
+    null_rate_tolerance : float
+        Largest gap between the two null rates that is not skew (default 0.05).
+    tests : str or dict, optional
+        A distribution test for every feature, or per feature name: one of
+        ``ks, wasserstein, jensenshannon, chisquare, psi, linf``. Default: chosen by type
+        and size as Evidently does.
+    examples : int
+        Mismatching pairs kept per feature.
+    progress : bool, optional
+        Show progress on stderr; default: when stderr is a terminal.
+
+    Returns
+    -------
+    SkewReport
+
+    Raises
+    ------
+    SkewcheckInputError
+        Missing or unreadable input, absent or incompatible key columns, and the like.
+
+    Examples
+    --------
+    >>> import polars as pl, skewcheck
+    >>> offline = pl.DataFrame({"user_id": [1, 2, 3], "spend": [10.0, 20.0, 30.0]})
+    >>> online = pl.DataFrame({"user_id": [1, 2, 3], "spend": [10.0, 20.0, 3000.0]})
+    >>> report = skewcheck.compare(offline, online, keys="user_id")
+    >>> report.passed, report["spend"].values.mismatched
+    (False, 1)
+    """
+    key_list = [keys] if isinstance(keys, str) else list(keys or [])
+    if timestamp and not key_list:
+        raise SkewcheckInputError(f"--timestamp {timestamp!r} needs at least one --key to join on")
+    settings = Settings(abs_tol, rel_tol, max_mismatch_rate, null_rate_tolerance, examples, tests)
+    off, on = load(offline, role="offline"), load(online, role="online")
+    names = _feature_names(off, on, key_list, timestamp, features)
+    alignment = align(off, on, keys=key_list, timestamp=timestamp) if key_list else None
+
+    results: list[FeatureResult] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SkewcheckWarning)
+        with _progress(len(names), enabled=progress) as advance:
+            for chunk in _chunks(names, max(off.rows, on.rows)):
+                off_columns = _read(off, chunk)
+                on_columns = _read(on, chunk)
+                for name in chunk:
+                    results.append(
+                        _compare_feature(name, off_columns.get(name), on_columns.get(name), alignment, settings)
+                    )
+                    advance(name)
+    notes = tuple(dict.fromkeys(f"{w.message}" for w in caught if issubclass(w.category, SkewcheckWarning)))
+    for note in notes:
+        warnings.warn(note, SkewcheckWarning, stacklevel=2)
+
+    results.sort(key=lambda f: f.severity, reverse=True)
+    report_warnings = list(notes)
+    if alignment is not None and alignment.counts.matched == 0:
+        report_warnings.insert(0, "no rows matched on the keys: values could not be compared")
+    passed = not any(f.skewed for f in results) and (alignment is None or alignment.counts.matched > 0)
+    return SkewReport(
+        passed=passed,
+        features=tuple(results),
+        keys=tuple(key_list),
+        timestamp=timestamp,
+        rows=alignment.counts if alignment else None,
+        offline_label=off.label,
+        online_label=on.label,
+        settings={
+            "abs_tol": abs_tol, "rel_tol": rel_tol, "max_mismatch_rate": max_mismatch_rate,
+            "null_rate_tolerance": null_rate_tolerance,
+            "tests": dict(tests) if isinstance(tests, Mapping) else tests,
+        },
+        warnings=tuple(report_warnings),
+    )
+
+
+def _feature_names(
+    off: Source, on: Source, keys: list[str], timestamp: str | None, features: Sequence[str] | None
+) -> list[str]:
+    reserved = set(keys) | ({timestamp} if timestamp else set())
+    if features is not None:
+        names = list(dict.fromkeys(features))
+        for name in names:
+            if name in reserved:
+                raise SkewcheckInputError(f"feature {name!r} is also a key or the timestamp; leave it out of --features")
+            if name not in off.schema and name not in on.schema:
+                raise SkewcheckInputError(
+                    f"feature {name!r} is in neither {off.label} (columns: {off.column_list()}) "
+                    f"nor {on.label} (columns: {on.column_list()})"
+                )
+        if not names:
+            raise SkewcheckInputError("the feature list is empty")
+        return names
+    off_names = [c for c in off.schema.names() if c not in reserved]
+    on_names = [c for c in on.schema.names() if c not in reserved]
+    if not set(off_names) & set(on_names):
+        raise SkewcheckInputError(
+            f"no common feature columns: {off.label} has ({', '.join(off_names) or 'none'}), "
+            f"{on.label} has ({', '.join(on_names) or 'none'}); rename them or pass --features"
+        )
+    return off_names + [c for c in on_names if c not in off_names]
+
+
+def _chunks(names: list[str], rows: int) -> Iterator[list[str]]:
+    per_chunk = max(1, CHUNK_BYTES // max(1, rows * 8 * 2))
+    for start in range(0, len(names), per_chunk):
+        yield names[start : start + per_chunk]
+
+
+def _read(side: Source, names: list[str]) -> dict[str, pl.Series]:
+    present = [n for n in names if n in side.schema]
+    if not present:
+        return {}
+    try:
+        frame = side.frame.select(present).collect()
+    except pl.exceptions.PolarsError as exc:
+        raise SkewcheckInputError(
+            f"{side.label}: cannot read column(s) {', '.join(present)} ({str(exc).splitlines()[0]})"
+        ) from None
+    return {name: frame.get_column(name) for name in present}
+
+
+@contextmanager
+def _progress(total: int, *, enabled: bool | None):
+    """Yield a callable that advances a progress bar on stderr (a no-op when disabled)."""
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        yield lambda name: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("comparing {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("features", total=total)
+        yield lambda name: bar.update(task, advance=1, description=name)
+
+
+def kind_of(dtype: pl.DataType) -> str:
+    """numeric, categorical, temporal or other: decides the comparison and the test."""
+    if dtype.is_numeric():
+        return "numeric"
+    if dtype in (pl.String, pl.Boolean) or isinstance(dtype, (pl.Categorical, pl.Enum)):
+        return "categorical"
+    if dtype.is_temporal():
+        return "temporal"
+    return "other"
+
+
+def _compare_feature(
+    name: str, off: pl.Series | None, on: pl.Series | None, alignment: Alignment | None, settings: Settings
+) -> FeatureResult:
+    present = off if off is not None else on
+    kind = kind_of(present.dtype)
+    nulls = NullRates(
+        offline_rate=_null_rate(off), online_rate=_null_rate(on),
+        offline_nan_rate=_nan_rate(off), online_nan_rate=_nan_rate(on),
+    )
+    dtypes = {"dtype_offline": _dtype_name(off), "dtype_online": _dtype_name(on)}
+    missing = _missing_side(off, on)
+    if missing:
+        return FeatureResult(
+            name=name, skewed=True, kind=kind, nulls=nulls, **dtypes, reasons=(Reason.MISSING,),
+            diagnosis=Diagnosis(Cause.MISSING, missing),
+        )
+    if off.null_count() == off.len() and on.null_count() == on.len():
+        warnings.warn(f"feature {name!r} is null on both sides: nothing to compare", SkewcheckWarning, stacklevel=2)
+        return FeatureResult(name=name, skewed=False, kind=kind, nulls=nulls, **dtypes,
+                             notes=("null on both sides",))
+
+    reasons: list[Reason] = []
+    notes: list[str] = []
+    kinds = (kind_of(off.dtype), kind_of(on.dtype))
+    if kinds[0] != kinds[1]:
+        reasons.append(Reason.TYPE)
+        notes.append(f"types differ: {off.dtype} offline, {on.dtype} online; values compared as text")
+        off, on, kind = off.cast(pl.String), on.cast(pl.String), "categorical"
+    elif off.dtype != on.dtype:
+        notes.append(f"dtype differs ({off.dtype} offline, {on.dtype} online): the values decide")
+        off, on = _common_type(off, on, kind)
+
+    values = _compare_values(off, on, alignment, kind, settings) if alignment is not None else None
+    if values is not None and values.compared and values.mismatch_rate > settings.max_mismatch_rate:
+        reasons.append(Reason.VALUES)
+
+    distribution = None
+    hist = None
+    domain = None
+    clean_off, clean_on = _clean(off, kind), _clean(on, kind)
+    if kind in ("numeric", "categorical", "temporal") and clean_off.len() and clean_on.len():
+        test_kind = "categorical" if kind == "categorical" else "numeric"
+        distribution = distribution_test(clean_off, clean_on, kind=test_kind, test=settings.test_for(name))
+        hist = histogram(clean_off, clean_on, kind=test_kind)
+        if distribution.drifted:
+            reasons.append(Reason.DISTRIBUTION)
+    elif kind in ("numeric", "categorical", "temporal"):
+        warnings.warn(f"feature {name!r} has no values on one side after dropping nulls and NaN",
+                      SkewcheckWarning, stacklevel=2)
+    if kind == "categorical":
+        domain = _domain_gap(clean_off, clean_on)
+    if nulls.gap > settings.null_rate_tolerance:
+        reasons.append(Reason.NULLS)
+    return FeatureResult(
+        name=name, skewed=bool(reasons), kind=kind, nulls=nulls, **dtypes, values=values,
+        distribution=distribution, domain=domain, reasons=tuple(reasons), notes=tuple(notes), histogram=hist,
+    )
+
+
+def _missing_side(off: pl.Series | None, on: pl.Series | None) -> str | None:
+    """Why a feature cannot be compared at all: absent or all-null on one side."""
+    if off is None:
+        return "absent from the offline data"
+    if on is None:
+        return "absent from the online data"
+    off_empty, on_empty = off.null_count() == off.len(), on.null_count() == on.len()
+    if off_empty and not on_empty:
+        return "all null in the offline data"
+    if on_empty and not off_empty:
+        return "all null in the online data"
+    return None
+
+
+def _common_type(off: pl.Series, on: pl.Series, kind: str) -> tuple[pl.Series, pl.Series]:
+    """Bring two same-kind columns to one type; floats meet at the narrower width."""
+    if kind == "numeric":
+        if pl.Float32 in (off.dtype, on.dtype) and off.dtype.is_float() and on.dtype.is_float():
+            return off.cast(pl.Float32), on.cast(pl.Float32)
+        return off.cast(pl.Float64), on.cast(pl.Float64)
+    if kind == "temporal":
+        return _epoch(off), _epoch(on)
+    return off.cast(pl.String), on.cast(pl.String)
+
+
+def _epoch(series: pl.Series) -> pl.Series:
+    if series.dtype == pl.Date:
+        series = series.cast(pl.Datetime("us"))
+    if isinstance(series.dtype, pl.Datetime):
+        return series.dt.epoch("us")
+    return series.to_physical()
+
+
+def _clean(series: pl.Series, kind: str) -> pl.Series:
+    """Values for the distribution test: no nulls, no NaN, temporal as epoch numbers."""
+    series = series.drop_nulls()
+    if kind == "temporal":
+        return _epoch(series)
+    if series.dtype.is_float():
+        return series.drop_nans()
+    return series
+
+
+def _compare_values(
+    off: pl.Series, on: pl.Series, alignment: Alignment, kind: str, settings: Settings
+) -> ValueResult:
+    pairs = alignment.pairs
+    a = off.gather(pairs.get_column(OFFLINE_ROW)).alias("offline")
+    b = on.gather(pairs.get_column(ONLINE_ROW)).alias("online")
+    if kind == "temporal":
+        a, b = _epoch(a), _epoch(b)
+    frame = pl.DataFrame([a, b])
+    offline, online = pl.col("offline"), pl.col("online")
+    both = offline.is_not_null() & online.is_not_null()
+    if kind == "numeric":
+        x, y = offline.cast(pl.Float64), online.cast(pl.Float64)
+        close = (x - y).abs() <= settings.abs_tol + settings.rel_tol * pl.max_horizontal(x.abs(), y.abs())
+        equal = (x == y) | close
+        diff = pl.when(both & x.is_finite() & y.is_finite()).then((x - y).abs())
+    else:
+        equal = offline == online
+        diff = pl.lit(None, dtype=pl.Float64)
+    flags = frame.select(
+        null_offline_only=offline.is_null() & online.is_not_null(),
+        null_online_only=offline.is_not_null() & online.is_null(),
+        value_mismatch=both & ~equal,
+        diff=diff,
+    )
+    mismatch = flags.get_column("null_offline_only") | flags.get_column("null_online_only") | flags.get_column(
+        "value_mismatch"
+    )
+    max_diff = flags.get_column("diff").max()
+    return ValueResult(
+        compared=frame.height,
+        mismatched=int(mismatch.sum()),
+        null_offline_only=int(flags.get_column("null_offline_only").sum()),
+        null_online_only=int(flags.get_column("null_online_only").sum()),
+        max_abs_diff=float(max_diff) if max_diff is not None else None,
+        examples=_examples(pairs, frame, mismatch, alignment.on, settings.examples),
+        sample=_sample(frame, mismatch) if kind == "numeric" else (),
+    )
+
+
+def _examples(pairs: pl.DataFrame, frame: pl.DataFrame, mismatch: pl.Series, on: tuple[str, ...], n: int):
+    """The first `n` mismatching pairs in key order (so row order never changes them)."""
+    if n <= 0:
+        return ()
+    rows = pl.concat([pairs.select(on), frame], how="horizontal").filter(mismatch).sort(on).head(n)
+    return tuple(
+        Example(key={k: row[k] for k in on}, offline=row["offline"], online=row["online"])
+        for row in rows.iter_rows(named=True)
+    )
+
+
+def _sample(frame: pl.DataFrame, mismatch: pl.Series) -> tuple[tuple[float, float], ...]:
+    """A deterministic sample of numeric pairs for the scatter plot: mismatches first."""
+    numeric = frame.select(pl.all().cast(pl.Float64))
+    wrong = numeric.filter(mismatch).drop_nulls().head(SAMPLE_PAIRS // 4)
+    step = max(1, numeric.height // SAMPLE_PAIRS)
+    spread = numeric.gather_every(step).drop_nulls().head(SAMPLE_PAIRS - wrong.height)
+    return tuple(pl.concat([wrong, spread]).iter_rows())
+
+
+def _domain_gap(off: pl.Series, on: pl.Series) -> DomainGap | None:
+    off_values, on_values = off.unique(), on.unique()
+    off_only = off_values.filter(~off_values.is_in(on_values.implode())).sort()
+    on_only = on_values.filter(~on_values.is_in(off_values.implode())).sort()
+    if not (off_only.len() or on_only.len()):
+        return None
+    return DomainGap(
+        offline_only=tuple(off_only.head(DOMAIN_EXAMPLES).to_list()),
+        online_only=tuple(on_only.head(DOMAIN_EXAMPLES).to_list()),
+        offline_only_count=off_only.len(),
+        online_only_count=on_only.len(),
+    )
+
+
+def _null_rate(series: pl.Series | None) -> float:
+    return series.null_count() / series.len() if series is not None and series.len() else 0.0
+
+
+def _nan_rate(series: pl.Series | None) -> float:
+    if series is None or not series.dtype.is_float() or not series.len():
+        return 0.0
+    return int(series.is_nan().sum()) / series.len()
+
+
+def _dtype_name(series: pl.Series | None) -> str | None:
+    return None if series is None else str(series.dtype)

@@ -1,0 +1,187 @@
+"""The HTML report: one self-contained page (inline CSS, plots as embedded PNG).
+
+Plots use matplotlib's object API (`Figure`), never pyplot, so rendering a report does not
+touch the caller's matplotlib state.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from html import escape
+
+from ._report import FeatureResult, SkewReport
+
+# Plots are drawn for the skewed features, most skewed first, up to this many.
+MAX_PLOTTED_FEATURES = 30
+OFFLINE_COLOUR, ONLINE_COLOUR = "#1f77b4", "#ff7f0e"
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;color:#222;max-width:1100px}
+.skewcheck table{border-collapse:collapse;margin:.5rem 0 1rem}
+.skewcheck th,.skewcheck td{border-bottom:1px solid #ddd;padding:.25rem .6rem;text-align:left;vertical-align:top}
+.skewcheck td.num{text-align:right;font-variant-numeric:tabular-nums}
+.skewcheck .skew{color:#b00020;font-weight:600}.skewcheck .ok{color:#1b7f3b}
+.skewcheck .verdict{font-size:1.2rem;font-weight:700}
+.skewcheck .feature{border-top:2px solid #eee;margin-top:1.5rem;padding-top:.5rem}
+.skewcheck .muted{color:#666}.skewcheck img{max-width:100%}
+"""
+
+
+def render_html(report: SkewReport, *, full_page: bool = True) -> str:
+    """The report as HTML: a whole page, or a fragment for notebook display."""
+    body = "\n".join(
+        [
+            _heading(report),
+            _rows(report),
+            _summary_table(report),
+            *(_feature_section(f, report) for f in report.skewed[:MAX_PLOTTED_FEATURES]),
+            _settings(report),
+        ]
+    )
+    fragment = f'<div class="skewcheck"><style>{STYLE}</style>{body}</div>'
+    if not full_page:
+        return fragment
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>skewcheck report: {escape(report.online_label)}</title></head>\n<body>{fragment}</body></html>\n"
+    )
+
+
+def _heading(report: SkewReport) -> str:
+    verdict = '<span class="ok">PASSED</span>' if report.passed else '<span class="skew">SKEW FOUND</span>'
+    return (
+        f'<h2>skewcheck report</h2><p class="verdict">{verdict}: {len(report.skewed)} of '
+        f"{len(report.features)} features skewed</p>"
+        f'<p class="muted">offline: {escape(report.offline_label)}<br>online: {escape(report.online_label)}</p>'
+        + "".join(f'<p class="skew">warning: {escape(w)}</p>' for w in report.warnings)
+    )
+
+
+def _rows(report: SkewReport) -> str:
+    if report.rows is None:
+        return '<p class="muted">No keys given: distributions, schema and null rates only.</p>'
+    r = report.rows
+    cells = [
+        ("offline rows", r.offline), ("online rows", r.online), ("matched", r.matched),
+        ("offline only", r.offline_only), ("online only", r.online_only),
+        ("duplicate keys offline", r.duplicate_keys_offline), ("duplicate keys online", r.duplicate_keys_online),
+    ]
+    on = ", ".join(report.keys + ((report.timestamp,) if report.timestamp else ()))
+    table = "".join(f"<tr><th>{escape(k)}</th><td class='num'>{v:,}</td></tr>" for k, v in cells)
+    diagnosis = ""
+    if r.diagnosis is not None:
+        diagnosis = f'<p class="skew">{escape(r.diagnosis.cause.value)}: {escape(r.diagnosis.detail)}</p>'
+    return f"<h3>Rows joined on {escape(on)}</h3><table>{table}</table>{diagnosis}"
+
+
+def _summary_table(report: SkewReport) -> str:
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in ("feature", "verdict", "cause", "mismatched", "test", "statistic", "threshold", "nulls off/on", "dtype")
+    )
+    rows = []
+    for f in report.features:
+        verdict = '<span class="skew">SKEW</span>' if f.skewed else '<span class="ok">ok</span>'
+        cause = escape(f.diagnosis.cause.value) if f.diagnosis else escape(", ".join(r.value for r in f.reasons) or "-")
+        mismatched = f"{f.values.mismatched:,} ({f.values.mismatch_rate:.1%})" if f.values else "-"
+        test, statistic, threshold = "-", "-", "-"
+        if f.distribution is not None:
+            d = f.distribution
+            test = escape(d.test)
+            statistic = f"p={d.p_value:.3g}" if d.p_value is not None else f"{d.statistic:.4g}"
+            threshold = f"{d.threshold:g}"
+        dtype = escape(f"{f.dtype_offline} / {f.dtype_online}" if f.dtype_offline != f.dtype_online else str(f.dtype_offline))
+        rows.append(
+            f"<tr><td>{escape(f.name)}</td><td>{verdict}</td><td>{cause}</td><td class='num'>{mismatched}</td>"
+            f"<td>{test}</td><td class='num'>{statistic}</td><td class='num'>{threshold}</td>"
+            f"<td class='num'>{f.nulls.offline_rate:.1%} / {f.nulls.online_rate:.1%}</td><td>{dtype}</td></tr>"
+        )
+    return f"<h3>Features, most skewed first</h3><table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def _feature_section(feature: FeatureResult, report: SkewReport) -> str:
+    parts = [f'<div class="feature"><h3>{escape(feature.name)} <span class="skew">skewed</span></h3>']
+    if feature.diagnosis is not None:
+        parts.append(f"<p><b>{escape(feature.diagnosis.cause.value)}</b>: {escape(feature.diagnosis.detail)}</p>")
+    parts.append(f"<p class='muted'>flagged by: {escape(', '.join(r.value for r in feature.reasons))}</p>")
+    parts.extend(f"<p class='muted'>{escape(note)}</p>" for note in feature.notes)
+    plot = _plot(feature)
+    if plot:
+        parts.append(f'<img alt="{escape(feature.name)} plots" src="data:image/png;base64,{plot}">')
+    if feature.values is not None and feature.values.examples:
+        head = "".join(f"<th>{escape(k)}</th>" for k in feature.values.examples[0].key) + "<th>offline</th><th>online</th>"
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in e.key.values())
+            + f"<td>{escape(repr(e.offline))}</td><td>{escape(repr(e.online))}</td></tr>"
+            for e in feature.values.examples
+        )
+        parts.append(f"<p>Mismatch examples</p><table><tr>{head}</tr>{rows}</table>")
+    if feature.domain is not None:
+        d = feature.domain
+        parts.append(
+            f"<p>Values seen offline only ({d.offline_only_count}): {escape(', '.join(map(str, d.offline_only)))}<br>"
+            f"Values seen online only ({d.online_only_count}): {escape(', '.join(map(str, d.online_only)))}</p>"
+        )
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _plot(feature: FeatureResult) -> str | None:
+    """Overlaid distributions, and offline-vs-online pairs when rows were joined, as base64 PNG."""
+    hist = feature.histogram
+    sample = feature.values.sample if feature.values is not None else ()
+    panels = (hist is not None) + bool(sample)
+    if not panels:
+        return None
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(5.2 * panels, 3.4), layout="constrained")
+    axes = figure.subplots(1, panels, squeeze=False)[0]
+    if hist is not None:
+        _draw_histogram(axes[0], hist)
+    if sample:
+        _draw_pairs(axes[-1], sample)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _draw_histogram(ax, hist) -> None:
+    offline = _shares(hist.offline)
+    online = _shares(hist.online)
+    if hist.kind == "numeric":
+        edges = list(hist.edges)
+        ax.stairs(offline, edges, fill=True, alpha=0.45, color=OFFLINE_COLOUR, label="offline")
+        ax.stairs(online, edges, fill=True, alpha=0.45, color=ONLINE_COLOUR, label="online")
+    else:
+        labels = [str(c) for c in hist.categories]
+        positions = range(len(labels))
+        ax.bar([p - 0.2 for p in positions], offline, width=0.4, color=OFFLINE_COLOUR, label="offline")
+        ax.bar([p + 0.2 for p in positions], online, width=0.4, color=ONLINE_COLOUR, label="online")
+        ax.set_xticks(list(positions), labels, rotation=45, ha="right")
+    ax.set_ylabel("share of rows")
+    ax.set_title("distribution")
+    ax.legend()
+
+
+def _draw_pairs(ax, sample) -> None:
+    xs = [p[0] for p in sample]
+    ys = [p[1] for p in sample]
+    low, high = min(xs + ys), max(xs + ys)
+    ax.plot([low, high], [low, high], color="#999", linewidth=1, label="online = offline")
+    ax.scatter(xs, ys, s=10, color=ONLINE_COLOUR, alpha=0.7)
+    ax.set_xlabel("offline value")
+    ax.set_ylabel("online value")
+    ax.set_title("joined pairs")
+    ax.legend()
+
+
+def _shares(counts) -> list[float]:
+    total = sum(counts) or 1
+    return [c / total for c in counts]
+
+
+def _settings(report: SkewReport) -> str:
+    items = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in report.settings.items())
+    return f"<h3>Settings</h3><table>{items}</table>"
