@@ -9,6 +9,7 @@ a side are counted as duplicates, and only the first of them takes part in the j
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import polars as pl
 
@@ -17,6 +18,7 @@ from ._io import Source
 
 OFFLINE_ROW = "__skewcheck_offline_row"
 ONLINE_ROW = "__skewcheck_online_row"
+OFFLINE_TS = "__skewcheck_offline_timestamp"
 
 
 @dataclass(frozen=True)
@@ -35,11 +37,16 @@ class RowCounts:
 
 @dataclass(frozen=True)
 class Alignment:
-    """The join result: counts, and the matched row numbers with their join columns."""
+    """The join result: counts, the matched row numbers, and every row's join columns."""
 
     counts: RowCounts
-    pairs: pl.DataFrame  # OFFLINE_ROW, ONLINE_ROW and the join columns, in offline row order
+    pairs: pl.DataFrame  # OFFLINE_ROW, ONLINE_ROW and the join columns (online's, as of)
     on: tuple[str, ...]  # the join columns: keys, then the timestamp if any
+    offline_keys: pl.DataFrame  # the join columns of every offline row, in row order
+    online_keys: pl.DataFrame  # the join columns of every online row, in row order
+    keys: tuple[str, ...] = ()
+    timestamp: str | None = None
+    asof: bool = False
 
 
 def join_columns(offline: Source, online: Source, keys: list[str], timestamp: str | None) -> list[pl.Expr]:
@@ -74,7 +81,27 @@ def _key_cast(column: str, left: pl.DataType, right: pl.DataType, offline: Sourc
         return pl.col(column).cast(pl.Float64)
     raise SkewcheckInputError(
         f"key column {column!r} has incompatible types: {left} in {offline.label}, {right} in {online.label}; "
-        f"cast one side so both are {left} or both {right}"
+        + _cast_hint(column, left, right, offline, online)
+    )
+
+
+# Keys sampled to tell whether a cast would make mismatched key types join.
+HINT_SAMPLE = 10_000
+
+
+def _cast_hint(column: str, left: pl.DataType, right: pl.DataType, offline: Source, online: Source) -> str:
+    """Would casting the text side to the other side's type make the keys join? Say so."""
+    text, other = (online, offline) if left.is_numeric() else (offline, online)
+    target = other.schema[column]
+    if not target.is_numeric() or text.schema[column] != pl.String:
+        return f"cast one side so both are {left} or both {right}"
+    cast = text.frame.select(pl.col(column).str.strip_chars().cast(target, strict=False)).head(HINT_SAMPLE).collect()
+    known = other.frame.select(pl.col(column)).unique().collect()
+    joined = cast.join(known, on=column, how="semi").height
+    verdict = "would make" if joined else "would not make"
+    return (
+        f"casting {text.label}'s {column!r} to {target} {verdict} them join "
+        f"({joined:,} of the first {cast.height:,} rows match)"
     )
 
 
@@ -100,7 +127,15 @@ def _timestamp_cast(
     return pl.col(column).cast(pl.Datetime("us", zones[0])).dt.convert_time_zone("UTC")
 
 
-def align(offline: Source, online: Source, *, keys: list[str], timestamp: str | None) -> Alignment:
+def align(
+    offline: Source,
+    online: Source,
+    *,
+    keys: list[str],
+    timestamp: str | None,
+    asof: bool = False,
+    tolerance: str | timedelta | None = None,
+) -> Alignment:
     """Join the two sides on keys (+ timestamp) and count what matched.
 
     Parameters
@@ -110,7 +145,12 @@ def align(offline: Source, online: Source, *, keys: list[str], timestamp: str | 
     keys : list of str
         Entity key columns, present on both sides.
     timestamp : str or None
-        Event timestamp column, joined exactly.
+        Event timestamp column, joined exactly unless `asof`.
+    asof : bool
+        Join each online row to the latest offline row of the same key at or before its
+        timestamp (offline is then a feature table with history, such as a daily snapshot).
+    tolerance : str or timedelta, optional
+        With `asof`: the oldest offline row allowed, e.g. "1d" (a TTL).
 
     Returns
     -------
@@ -118,24 +158,42 @@ def align(offline: Source, online: Source, *, keys: list[str], timestamp: str | 
     """
     casts = join_columns(offline, online, keys, timestamp)
     on = [expr.meta.output_name() for expr in casts]
-    left, left_dupes = _first_per_key(offline, casts, on, OFFLINE_ROW)
-    right, right_dupes = _first_per_key(online, casts, on, ONLINE_ROW)
-    pairs = left.join(right, on=on, how="inner").sort(OFFLINE_ROW).select(OFFLINE_ROW, ONLINE_ROW, *on)
-    matched = pairs.height
+    offline_keys = offline.frame.select(casts).collect()
+    online_keys = online.frame.select(casts).collect()
+    left, left_dupes = _first_per_key(offline_keys, on, OFFLINE_ROW)
+    right, right_dupes = _first_per_key(online_keys, on, ONLINE_ROW)
+    if asof:
+        if timestamp is None:
+            raise SkewcheckInputError("an as-of join needs --timestamp")
+        history = left.rename({timestamp: OFFLINE_TS}).sort(OFFLINE_TS)
+        pairs = (
+            right.sort(timestamp)
+            .join_asof(
+                history, left_on=timestamp, right_on=OFFLINE_TS, by=keys, strategy="backward",
+                tolerance=tolerance, check_sortedness=False,
+            )
+            .filter(pl.col(OFFLINE_ROW).is_not_null())
+            .sort(ONLINE_ROW)
+            .select(OFFLINE_ROW, ONLINE_ROW, *on)
+        )
+        offline_unmatched = left.height - pairs.get_column(OFFLINE_ROW).n_unique()
+    else:
+        pairs = left.join(right, on=on, how="inner").sort(OFFLINE_ROW).select(OFFLINE_ROW, ONLINE_ROW, *on)
+        offline_unmatched = left.height - pairs.height
     counts = RowCounts(
         offline=offline.rows,
         online=online.rows,
-        matched=matched,
-        offline_only=offline.rows - left_dupes - matched,
-        online_only=online.rows - right_dupes - matched,
+        matched=pairs.height,
+        offline_only=offline_unmatched,
+        online_only=right.height - pairs.height,
         duplicate_keys_offline=left_dupes,
         duplicate_keys_online=right_dupes,
     )
-    return Alignment(counts=counts, pairs=pairs, on=tuple(on))
+    return Alignment(counts, pairs, tuple(on), offline_keys, online_keys, tuple(keys), timestamp, asof)
 
 
-def _first_per_key(side: Source, casts: list[pl.Expr], on: list[str], row: str) -> tuple[pl.DataFrame, int]:
+def _first_per_key(keyed: pl.DataFrame, on: list[str], row: str) -> tuple[pl.DataFrame, int]:
     """The first row of each key, with its row number; and how many rows repeat a key."""
-    keyed = side.frame.select(casts).with_row_index(row).collect()
+    keyed = keyed.with_row_index(row)
     first = keyed.unique(subset=on, keep="first", maintain_order=True)
     return first, keyed.height - first.height

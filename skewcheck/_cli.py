@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--key", action="append", default=[], metavar="COL",
                      help="entity key column to join on (repeat for several); without it only distributions are compared")
     cmp.add_argument("--timestamp", metavar="COL", help="event timestamp column, joined exactly with the keys")
+    cmp.add_argument("--asof", action="store_true",
+                     help="join each online row to the latest offline row of its key at or before its timestamp "
+                     "(OFFLINE is then a feature table with history)")
+    cmp.add_argument("--asof-tolerance", metavar="DURATION",
+                     help="with --asof: the oldest offline row that may serve a request, e.g. 1d or 12h (a TTL)")
     cmp.add_argument("--features", metavar="A,B", type=_names, help="comma-separated features to compare (default: all)")
     cmp.add_argument("--abs-tol", type=_non_negative, default=None, metavar="X", help="absolute tolerance (default 0)")
     cmp.add_argument("--rel-tol", type=_non_negative, default=None, metavar="X", help="relative tolerance (default 1e-9)")
@@ -88,6 +93,7 @@ def _compare(args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore", SkewcheckWarning)  # they are in the report's warnings
         report = compare(
             args.offline, args.online, keys=args.key, timestamp=args.timestamp, features=args.features,
+            asof=args.asof, asof_tolerance=args.asof_tolerance,
             tests=args.test, progress=False if (args.no_progress or args.quiet) else None, **options,
         )
     _write_reports(report, args.json, args.html)

@@ -10,12 +10,14 @@ import sys
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 import polars as pl
 
 from ._align import OFFLINE_ROW, ONLINE_ROW, Alignment, align
+from ._diagnose import diagnose_rows, diagnose_type, diagnose_values
 from ._errors import SkewcheckInputError, SkewcheckWarning
 from ._io import Source, load
 from ._report import (
@@ -69,6 +71,8 @@ def compare(
     keys: str | Sequence[str] | None = None,
     timestamp: str | None = None,
     features: Sequence[str] | None = None,
+    asof: bool = False,
+    asof_tolerance: str | timedelta | None = None,
     abs_tol: float = DEFAULT_ABS_TOL,
     rel_tol: float = DEFAULT_REL_TOL,
     max_mismatch_rate: float = DEFAULT_MAX_MISMATCH_RATE,
@@ -87,10 +91,16 @@ def compare(
         Entity key columns. With keys, rows are joined and compared value by value;
         without, only distributions, schema and null rates are compared.
     timestamp : str, optional
-        Event timestamp column, joined exactly together with the keys.
+        Event timestamp column, joined exactly together with the keys (unless `asof`).
     features : list of str, optional
         Features to compare. Default: every column but the keys and the timestamp.
         A feature present on one side only is reported as skewed with cause ``missing``.
+    asof : bool
+        Join each online row to the latest offline row of the same keys at or before its
+        timestamp: for an offline feature table with history (e.g. daily snapshots) against a
+        serving log. The offline distribution is then that of the rows that were served.
+    asof_tolerance : str or timedelta, optional
+        With `asof`, the oldest offline row that may serve a request (a TTL), e.g. ``"1d"``.
     abs_tol, rel_tol : float
         Two values agree when ``|a - b| <= abs_tol + rel_tol * max(|a|, |b|)``.
     max_mismatch_rate : float
@@ -130,7 +140,14 @@ def compare(
     settings = Settings(abs_tol, rel_tol, max_mismatch_rate, null_rate_tolerance, examples, tests)
     off, on = load(offline, role="offline"), load(online, role="online")
     names = _feature_names(off, on, key_list, timestamp, features)
-    alignment = align(off, on, keys=key_list, timestamp=timestamp) if key_list else None
+    alignment = None
+    if key_list:
+        alignment = align(off, on, keys=key_list, timestamp=timestamp, asof=asof, tolerance=asof_tolerance)
+        rows_diagnosis = diagnose_rows(alignment.offline_keys, alignment.online_keys, key_list, timestamp,
+                                       alignment.counts.matched)
+        alignment = replace(alignment, counts=replace(alignment.counts, diagnosis=rows_diagnosis))
+    elif asof:
+        raise SkewcheckInputError("an as-of join needs --key and --timestamp")
 
     results: list[FeatureResult] = []
     with warnings.catch_warnings(record=True) as caught:
@@ -151,7 +168,8 @@ def compare(
     results.sort(key=lambda f: f.severity, reverse=True)
     report_warnings = list(notes)
     if alignment is not None and alignment.counts.matched == 0:
-        report_warnings.insert(0, "no rows matched on the keys: values could not be compared")
+        hint = "; if OFFLINE is a feature table with history, try an as-of join (--asof)" if timestamp and not asof else ""
+        report_warnings.insert(0, f"no rows matched on the keys: values could not be compared{hint}")
     passed = not any(f.skewed for f in results) and (alignment is None or alignment.counts.matched > 0)
     return SkewReport(
         passed=passed,
@@ -163,7 +181,8 @@ def compare(
         online_label=on.label,
         settings={
             "abs_tol": abs_tol, "rel_tol": rel_tol, "max_mismatch_rate": max_mismatch_rate,
-            "null_rate_tolerance": null_rate_tolerance,
+            "null_rate_tolerance": null_rate_tolerance, "asof": asof,
+            "asof_tolerance": str(asof_tolerance) if asof_tolerance is not None else None,
             "tests": dict(tests) if isinstance(tests, Mapping) else tests,
         },
         warnings=tuple(report_warnings),
@@ -267,8 +286,9 @@ def _compare_feature(
 
     reasons: list[Reason] = []
     notes: list[str] = []
-    kinds = (kind_of(off.dtype), kind_of(on.dtype))
-    if kinds[0] != kinds[1]:
+    diagnosis = None
+    original = (off, on)
+    if kind_of(off.dtype) != kind_of(on.dtype):
         reasons.append(Reason.TYPE)
         notes.append(f"types differ: {off.dtype} offline, {on.dtype} online; values compared as text")
         off, on, kind = off.cast(pl.String), on.cast(pl.String), "categorical"
@@ -276,13 +296,22 @@ def _compare_feature(
         notes.append(f"dtype differs ({off.dtype} offline, {on.dtype} online): the values decide")
         off, on = _common_type(off, on, kind)
 
-    values = _compare_values(off, on, alignment, kind, settings) if alignment is not None else None
-    if values is not None and values.compared and values.mismatch_rate > settings.max_mismatch_rate:
-        reasons.append(Reason.VALUES)
+    values = None
+    if alignment is not None:
+        values, mismatch = _compare_values(off, on, alignment, kind, settings)
+        if values.mismatched and values.mismatch_rate > settings.max_mismatch_rate:
+            reasons.append(Reason.VALUES)
+            diagnosis, benign = _diagnose(off, on, alignment, mismatch, kind, settings)
+            if benign:
+                reasons.remove(Reason.VALUES)
+        if Reason.TYPE in reasons:
+            diagnosis = diagnose_type(*(side.gather(alignment.pairs.get_column(row)) for side, row in
+                                        zip(original, (OFFLINE_ROW, ONLINE_ROW))))
+        if alignment.asof:  # the offline side is a history: describe the rows that were served
+            off = off.gather(alignment.pairs.get_column(OFFLINE_ROW))
+            nulls = replace(nulls, offline_rate=_null_rate(off), offline_nan_rate=_nan_rate(off))
 
-    distribution = None
-    hist = None
-    domain = None
+    distribution = hist = domain = None
     clean_off, clean_on = _clean(off, kind), _clean(on, kind)
     if kind in ("numeric", "categorical", "temporal") and clean_off.len() and clean_on.len():
         test_kind = "categorical" if kind == "categorical" else "numeric"
@@ -297,10 +326,57 @@ def _compare_feature(
         domain = _domain_gap(clean_off, clean_on)
     if nulls.gap > settings.null_rate_tolerance:
         reasons.append(Reason.NULLS)
+    if diagnosis is None and reasons and values is not None and values.compared and not values.mismatched:
+        diagnosis = Diagnosis(
+            Cause.NONE,
+            f"values agree on all {values.compared:,} matched pairs: the {' and '.join(r.value for r in reasons)} "
+            "differ because the two sides hold different rows (drift, not a computation bug)",
+        )
     return FeatureResult(
         name=name, skewed=bool(reasons), kind=kind, nulls=nulls, **dtypes, values=values,
-        distribution=distribution, domain=domain, reasons=tuple(reasons), notes=tuple(notes), histogram=hist,
+        distribution=distribution, domain=domain, diagnosis=diagnosis, reasons=tuple(reasons),
+        notes=tuple(notes), histogram=hist,
     )
+
+
+def _diagnose(
+    off: pl.Series, on: pl.Series, alignment: Alignment, mismatch: pl.Series, kind: str, settings: Settings
+) -> tuple[Diagnosis | None, bool]:
+    """Name the cause of the mismatches, looking back in the offline rows for stale values."""
+    pairs = alignment.pairs.filter(mismatch)
+    a, b = off.gather(pairs.get_column(OFFLINE_ROW)), on.gather(pairs.get_column(ONLINE_ROW))
+    keys = pairs.select(alignment.keys)
+    history = None
+    if alignment.timestamp is not None:
+        # Lags count from the offline row that was joined (as of the request, in an as-of join).
+        joined_at = alignment.offline_keys.get_column(alignment.timestamp).gather(pairs.get_column(OFFLINE_ROW))
+        keys = keys.with_columns(joined_at)
+        offline_rows = alignment.offline_keys.with_columns(off.alias("value"))
+        history = _history_lookup(offline_rows, list(alignment.keys), alignment.timestamp, kind, settings)
+    return diagnose_values(a, b, kind=kind, keys=keys, history=history)
+
+
+def _history_lookup(history: pl.DataFrame, keys: list[str], timestamp: str, kind: str, settings: Settings):
+    """A function giving, for mismatching pairs, the lag to the latest earlier offline row
+    of the same key that holds the online value."""
+
+    def lookup(pairs: pl.DataFrame) -> pl.DataFrame:
+        candidates = pairs.with_row_index("__pair").select("__pair", *keys, timestamp, "online")
+        rows = history.join(candidates.select(keys).unique(), on=keys, how="semi")
+        joined = candidates.join(rows, on=keys, suffix="__history").filter(
+            pl.col(f"{timestamp}__history") < pl.col(timestamp)
+        )
+        if kind == "numeric":
+            x, y = pl.col("value").cast(pl.Float64), pl.col("online").cast(pl.Float64)
+            same = (x == y) | _close(x, y, settings)
+        else:
+            same = pl.col("value") == pl.col("online")
+        lags = joined.filter(same).group_by("__pair").agg(
+            lag=(pl.col(timestamp) - pl.col(f"{timestamp}__history")).min()
+        )
+        return candidates.join(lags, on="__pair", how="left").sort("__pair").select("lag")
+
+    return lookup
 
 
 def _missing_side(off: pl.Series | None, on: pl.Series | None) -> str | None:
@@ -348,7 +424,8 @@ def _clean(series: pl.Series, kind: str) -> pl.Series:
 
 def _compare_values(
     off: pl.Series, on: pl.Series, alignment: Alignment, kind: str, settings: Settings
-) -> ValueResult:
+) -> tuple[ValueResult, pl.Series]:
+    """Agreement of the matched pairs, and which pairs mismatch."""
     pairs = alignment.pairs
     a = off.gather(pairs.get_column(OFFLINE_ROW)).alias("offline")
     b = on.gather(pairs.get_column(ONLINE_ROW)).alias("online")
@@ -359,8 +436,7 @@ def _compare_values(
     both = offline.is_not_null() & online.is_not_null()
     if kind == "numeric":
         x, y = offline.cast(pl.Float64), online.cast(pl.Float64)
-        close = (x - y).abs() <= settings.abs_tol + settings.rel_tol * pl.max_horizontal(x.abs(), y.abs())
-        equal = (x == y) | close
+        equal = (x == y) | _close(x, y, settings)
         diff = pl.when(both & x.is_finite() & y.is_finite()).then((x - y).abs())
     else:
         equal = offline == online
@@ -383,7 +459,12 @@ def _compare_values(
         max_abs_diff=float(max_diff) if max_diff is not None else None,
         examples=_examples(pairs, frame, mismatch, alignment.on, settings.examples),
         sample=_sample(frame, mismatch) if kind == "numeric" else (),
-    )
+    ), mismatch
+
+
+def _close(x: pl.Expr, y: pl.Expr, settings: Settings) -> pl.Expr:
+    """Two numbers agree under the tolerances: |x - y| <= abs_tol + rel_tol * max(|x|, |y|)."""
+    return (x - y).abs() <= settings.abs_tol + settings.rel_tol * pl.max_horizontal(x.abs(), y.abs())
 
 
 def _examples(pairs: pl.DataFrame, frame: pl.DataFrame, mismatch: pl.Series, on: tuple[str, ...], n: int):

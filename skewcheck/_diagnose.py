@@ -1,0 +1,341 @@
+"""Diagnose: name the most likely cause of a feature's mismatches from the joined pairs.
+
+Each candidate cause is a simple model of the serving bug (online = offline × a, online =
+offline rounded to k decimals, ...). A cause is fitted on the mismatching pairs and counts
+the pairs it explains; the cause explaining the most wins, if it explains at least
+`MIN_SHARE` of them, and any other cause explaining a sizeable share is mentioned. Nothing
+here recomputes a statistic of the compare step.
+
+Dataset-level diagnosis (`diagnose_rows`) says why few rows joined: a whole-hour shift of
+the timestamps, or a difference in key format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from ._report import Cause, Diagnosis
+
+# A cause must explain at least this share of its group of mismatching pairs (nulls on one side,
+# or two different values); below it the group has no single pattern and the cause is `unknown`.
+# A real serving bug of one kind explains nearly all the pairs it touches.
+MIN_SHARE = 0.8
+# A second cause is mentioned when it explains at least this share of the mismatches.
+MENTION_SHARE = 0.05
+# Float32 has a 24-bit significand: a float32 round trip moves a value by at most half a unit
+# in the last place, 2**-24 relative; one whole unit (2**-23) covers near misses such as a
+# scale of 1.0000001.
+FLOAT32_RESOLUTION = 2.0**-23
+# Relative tolerance of the fitted models (scale, offset, rounding, stale).
+FIT_TOLERANCE = 1e-9
+MAX_DECIMALS = 6
+# Pairs used to fit the value causes, and looked up in the history for `stale` (bounds the cost;
+# the explained counts are scaled back up to all pairs).
+FIT_SAMPLE = 200_000
+STALE_SAMPLE = 5_000
+# Candidate whole-hour timestamp shifts: every UTC offset in use.
+MAX_SHIFT_HOURS = 14
+# A dataset-level cause is reported when it would join at least this share of the online rows.
+JOIN_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One cause fitted to the mismatches: how many pairs it explains, in words."""
+
+    cause: Cause
+    explained: int
+    detail: str
+    benign: bool = False
+
+
+def diagnose_values(
+    offline: pl.Series,
+    online: pl.Series,
+    *,
+    kind: str,
+    keys: pl.DataFrame | None = None,
+    history: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
+) -> tuple[Diagnosis | None, bool]:
+    """The most likely cause of the mismatches between joined offline and online values.
+
+    The mismatches fall in two groups: a null on one side only, and two different values.
+    The best cause of each group must explain `MIN_SHARE` of its group; the larger group's
+    cause is reported and the other one mentioned.
+
+    Parameters
+    ----------
+    offline, online : polars.Series
+        The mismatching pairs only (same length), numeric or text.
+    kind : str
+        "numeric" or "categorical".
+    keys : polars.DataFrame, optional
+        The join columns of the pairs, for the `stale` test.
+    history : callable, optional
+        Given pairs with their keys and an ``online`` column, returns a ``lag`` column: the
+        time back to the latest earlier offline row of the same key holding that value.
+
+    Returns
+    -------
+    (Diagnosis or None, benign)
+        None when there are no mismatches. `benign` is True when every mismatch is a float32
+        round trip: explained, and not skew.
+    """
+    total = offline.len()
+    if total == 0:
+        return None, False
+    frame = pl.DataFrame({"offline": offline, "online": online})
+    if keys is not None:
+        frame = pl.concat([keys, frame], how="horizontal")
+    both = pl.col("offline").is_not_null() & pl.col("online").is_not_null()
+    values = frame.filter(both)
+    nulls = frame.height - values.height
+    null_findings = [_null_fill(frame, "online", "offline"), _null_fill(frame, "offline", "online")]
+    groups = [(nulls, _best(null_findings)), (values.height, _best(_value_findings(values, kind, keys, history)))]
+    groups.sort(key=lambda group: -group[0])
+    (size, best), (other_size, other) = groups
+    if best is None or best.explained < MIN_SHARE * size:
+        partial = f"; partly: {best.detail} ({best.explained / total:.0%})" if best and best.explained else ""
+        return Diagnosis(Cause.UNKNOWN, f"no single pattern explains the {total:,} mismatching pairs{partial}"), False
+    detail = f"{best.detail} on {best.explained / total:.1%} of mismatching pairs"
+    if other is not None and other.explained >= MIN_SHARE * other_size and other.explained >= MENTION_SHARE * total:
+        detail += f"; also {other.cause.value}: {other.detail} ({other.explained:,} pairs)"
+    elif other_size >= MENTION_SHARE * total:
+        detail += f"; {other_size:,} other mismatching pairs have no single pattern"
+    benign = best.benign and best.explained == total
+    if benign:
+        detail += " (within float32 precision: not skew)"
+    return Diagnosis(best.cause, detail), benign
+
+
+# On equal counts the more specific cause wins: a value rounded to 6 decimals is also within
+# float32 precision, but rounding says more.
+PREFERENCE = (Cause.NULL_FILL, Cause.ROUNDING, Cause.SCALE, Cause.OFFSET, Cause.CATEGORY_REMAP, Cause.STALE,
+              Cause.PRECISION)
+
+
+def _best(findings: list[Finding | None]) -> Finding | None:
+    found = [f for f in findings if f is not None and f.explained]
+    return min(found, key=lambda f: (-f.explained, PREFERENCE.index(f.cause)), default=None)
+
+
+def _value_findings(values: pl.DataFrame, kind: str, keys, history) -> list[Finding | None]:
+    """Fit each value cause to the pairs where both sides hold a value (a sample of them if many)."""
+    if not values.height:
+        return []
+    sample = values.gather_every(max(1, values.height // FIT_SAMPLE))
+    if kind == "numeric":
+        x = sample.get_column("offline").cast(pl.Float64).to_numpy()
+        y = sample.get_column("online").cast(pl.Float64).to_numpy()
+        findings = [_rounding(x, y), _scale(x, y), _offset(x, y), _precision(x, y)]
+    else:
+        findings = [_category_remap(sample)]
+    if history is not None and keys is not None:
+        findings.append(_stale(sample, history))
+    scale = values.height / sample.height
+    return [f and Finding(f.cause, round(f.explained * scale), f.detail, f.benign) for f in findings]
+
+
+def diagnose_type(offline: pl.Series, online: pl.Series) -> Diagnosis:
+    """Same values in another type (e.g. "42" vs 42)? Both sides are the matched values."""
+    total = offline.len()
+    as_number = pl.DataFrame(
+        {"offline": _to_number(offline), "online": _to_number(online)}
+    ).select(same=(pl.col("offline") == pl.col("online")) | (offline.cast(pl.String) == online.cast(pl.String)))
+    same = int(as_number.get_column("same").sum())
+    example = next(
+        ((a, b) for a, b in zip(offline.to_list(), online.to_list()) if a is not None and b is not None), None
+    )
+    shown = f", e.g. {example[0]!r} vs {example[1]!r}" if example else ""
+    detail = f"{offline.dtype} offline, {online.dtype} online; the same value on {same:,} of {total:,} pairs{shown}"
+    return Diagnosis(Cause.TYPE, detail)
+
+
+def _to_number(series: pl.Series) -> pl.Series:
+    if series.dtype.is_numeric():
+        return series.cast(pl.Float64)
+    if series.dtype == pl.Boolean:
+        return series.cast(pl.Float64)
+    return series.cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
+
+
+def _null_fill(frame: pl.DataFrame, filled: str, null_side: str) -> Finding | None:
+    """A constant on one side where the other side is null."""
+    fills = frame.filter(pl.col(null_side).is_null() & pl.col(filled).is_not_null()).get_column(filled)
+    if not fills.len():
+        return None
+    counts = fills.value_counts(sort=True)
+    constant, count = counts.row(0)
+    return Finding(
+        Cause.NULL_FILL, int(count),
+        f"{filled} holds {constant!r} where {null_side} is null",
+    )
+
+
+def _close(a: np.ndarray, b: np.ndarray, rel: float = FIT_TOLERANCE) -> np.ndarray:
+    return np.abs(a - b) <= rel * np.maximum(np.abs(a), np.abs(b)) + 1e-12
+
+
+def _precision(x: np.ndarray, y: np.ndarray) -> Finding | None:
+    explained = int(np.count_nonzero(_close(x, y, FLOAT32_RESOLUTION)))
+    return Finding(Cause.PRECISION, explained, "online = offline at float32 precision (a float32 round trip)",
+                   benign=True)
+
+
+def _rounding(x: np.ndarray, y: np.ndarray) -> Finding | None:
+    """online = offline rounded to k decimals: the smallest k that explains the most pairs."""
+    best = None
+    for decimals in range(MAX_DECIMALS + 1):
+        units = y * 10.0**decimals
+        on_grid = np.abs(units - np.round(units)) <= 1e-6
+        near = np.abs(y - x) * 10.0**decimals <= 0.5 + 1e-6
+        explained = int(np.count_nonzero(on_grid & near))
+        if best is None or explained > best.explained:
+            unit = "decimal" if decimals == 1 else "decimals"
+            best = Finding(Cause.ROUNDING, explained, f"online = offline rounded to {decimals} {unit}")
+        if explained == x.size:
+            break
+    return best
+
+
+def _scale(x: np.ndarray, y: np.ndarray) -> Finding | None:
+    usable = (x != 0) & np.isfinite(x) & np.isfinite(y)
+    if not usable.any():
+        return None
+    factor = float(np.median(y[usable] / x[usable]))
+    if factor == 0 or _close(np.array([factor]), np.array([1.0]), FLOAT32_RESOLUTION)[0]:
+        return None
+    explained = int(np.count_nonzero(_close(x * factor, y)))
+    return Finding(Cause.SCALE, explained, f"online = offline × {_nice(factor)}")
+
+
+def _offset(x: np.ndarray, y: np.ndarray) -> Finding | None:
+    usable = np.isfinite(x) & np.isfinite(y)
+    if not usable.any():
+        return None
+    shift = float(np.median(y[usable] - x[usable]))
+    if abs(shift) <= FLOAT32_RESOLUTION * float(np.median(np.abs(x[usable]))):
+        return None  # a shift this small is precision
+    explained = int(np.count_nonzero(_close(x + shift, y)))
+    sign = "+" if shift > 0 else "−"
+    return Finding(Cause.OFFSET, explained, f"online = offline {sign} {_nice(abs(shift))}")
+
+
+def _category_remap(values: pl.DataFrame) -> Finding | None:
+    """A consistent one-to-one relabelling: each offline label always becomes the same online label."""
+    pairs = values.group_by("offline", "online").len().sort("len", descending=True)
+    mapping = pairs.unique(subset="offline", keep="first", maintain_order=True)
+    mapping = mapping.unique(subset="online", keep="first", maintain_order=True)
+    explained = int(mapping.get_column("len").sum())
+    shown = ", ".join(f"{a!r}→{b!r}" for a, b in mapping.select("offline", "online").head(8).iter_rows())
+    more = f" (+{mapping.height - 8} more)" if mapping.height > 8 else ""
+    return Finding(Cause.CATEGORY_REMAP, explained, f"online relabels offline values: {shown}{more}")
+
+
+def _stale(pairs: pl.DataFrame, history: Callable[[pl.DataFrame], pl.DataFrame]) -> Finding | None:
+    """online equals an earlier offline value of the same key."""
+    lags = history(pairs.gather_every(max(1, pairs.height // STALE_SAMPLE)))
+    found = lags.get_column("lag").drop_nulls()
+    if not found.len():
+        return None
+    explained = round(found.len() / lags.height * pairs.height)
+    return Finding(Cause.STALE, explained, f"online equals the offline value of the same key {_lag(found.median())} earlier")
+
+
+def _lag(lag) -> str:
+    seconds = lag.total_seconds()
+    for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
+        if seconds >= size:
+            value = seconds / size
+            shown = f"{value:.0f}" if abs(value - round(value)) < 0.05 else f"{value:.1f}"
+            return f"{shown} {unit}{'' if shown == '1' else 's'}"
+    return f"{seconds:g} seconds"
+
+
+def _nice(value: float) -> str:
+    """A fitted number as a person would write it: 100, 0.01, 1.5, 3.7e-05."""
+    for digits in range(7):
+        if abs(value - round(value, digits)) <= 1e-9 * max(abs(value), 1e-12):
+            return f"{round(value, digits):g}" if digits else f"{round(value):g}"
+    return f"{value:.6g}"
+
+
+# --- dataset level ---------------------------------------------------------------------
+
+
+def diagnose_rows(
+    offline_keys: pl.DataFrame, online_keys: pl.DataFrame, keys: list[str], timestamp: str | None, matched: int
+) -> Diagnosis | None:
+    """Why few rows joined: a whole-hour timestamp shift, or a key format difference."""
+    if online_keys.height == 0 or matched >= JOIN_SHARE * online_keys.height:
+        return None
+    if timestamp is not None:
+        found = _timestamp_shift(offline_keys, online_keys, keys, timestamp, matched)
+        if found is not None:
+            return found
+    return _key_format(offline_keys, online_keys, keys, timestamp, matched)
+
+
+def _timestamp_shift(
+    offline_keys: pl.DataFrame, online_keys: pl.DataFrame, keys: list[str], timestamp: str, matched: int
+) -> Diagnosis | None:
+    gaps = (
+        online_keys.select(*keys, online_ts=pl.col(timestamp))
+        .join(offline_keys.select(*keys, offline_ts=pl.col(timestamp)), on=keys)
+        .select(hours=(pl.col("online_ts") - pl.col("offline_ts")).dt.total_seconds() / 3600)
+        .filter((pl.col("hours") != 0) & (pl.col("hours").abs() <= MAX_SHIFT_HOURS) & (pl.col("hours") % 1 == 0))
+    )
+    if not gaps.height:
+        return None
+    hours = int(gaps.get_column("hours").mode().sort().item(0))
+    shifted = online_keys.with_columns(pl.col(timestamp) - pl.duration(hours=hours))
+    joined = shifted.join(offline_keys, on=[*keys, timestamp], how="semi").height
+    if joined < JOIN_SHARE * online_keys.height or joined <= matched:
+        return None
+    sign = "+" if hours > 0 else "−"
+    return Diagnosis(
+        Cause.TIMESTAMP_SHIFT,
+        f"online timestamps are offline ones {sign} {abs(hours)} h: shifting them back joins {joined:,} of "
+        f"{online_keys.height:,} online rows (a timezone bug in the logger?)",
+    )
+
+
+KEY_NORMALISATIONS: dict[str, Callable[[pl.Expr], pl.Expr]] = {
+    "letter case": lambda e: e.str.to_lowercase(),
+    "surrounding whitespace": lambda e: e.str.strip_chars(),
+    "leading zeros": lambda e: e.str.strip_chars_start("0"),
+    "whitespace, case and leading zeros": lambda e: e.str.strip_chars().str.to_lowercase().str.strip_chars_start("0"),
+}
+
+
+def _key_format(
+    offline_keys: pl.DataFrame, online_keys: pl.DataFrame, keys: list[str], timestamp: str | None, matched: int
+) -> Diagnosis | None:
+    text_keys = [k for k in keys if offline_keys.schema[k] == pl.String and online_keys.schema[k] == pl.String]
+    on = keys + ([timestamp] if timestamp else [])
+    for name, normalise in KEY_NORMALISATIONS.items():
+        for key in text_keys:
+            left = offline_keys.with_columns(normalise(pl.col(key)))
+            right = online_keys.with_columns(normalise(pl.col(key)))
+            joined = right.join(left.unique(subset=on), on=on, how="semi").height
+            if joined >= JOIN_SHARE * online_keys.height and joined > matched:
+                example = _key_example(offline_keys, online_keys, key, normalise)
+                return Diagnosis(
+                    Cause.KEY_FORMAT,
+                    f"key {key!r} differs in {name}{example}: ignoring it joins {joined:,} of "
+                    f"{online_keys.height:,} online rows",
+                )
+    return None
+
+
+def _key_example(offline_keys: pl.DataFrame, online_keys: pl.DataFrame, key: str, normalise) -> str:
+    left = offline_keys.select(pl.col(key).alias("offline"), norm=normalise(pl.col(key))).unique("norm")
+    right = online_keys.select(pl.col(key).alias("online"), norm=normalise(pl.col(key))).unique("norm")
+    pair = left.join(right, on="norm").filter(pl.col("offline") != pl.col("online")).head(1)
+    if not pair.height:
+        return ""
+    return f" (e.g. {pair.item(0, 'offline')!r} offline vs {pair.item(0, 'online')!r} online)"
