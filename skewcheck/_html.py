@@ -15,6 +15,8 @@ from ._report import FeatureResult, SkewReport
 # Plots are drawn for the skewed features, most skewed first, up to this many.
 MAX_PLOTTED_FEATURES = 30
 OFFLINE_COLOUR, ONLINE_COLOUR = "#1f77b4", "#ff7f0e"
+# Pairs spanning more than this ratio are drawn on log axes, so a scale bug shows as a parallel line.
+LOG_SCALE_SPAN = 100
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;color:#222;max-width:1100px}
@@ -171,6 +173,10 @@ def _draw_pairs(ax, sample) -> None:
     low, high = min(xs + ys), max(xs + ys)
     ax.plot([low, high], [low, high], color="#999", linewidth=1, label="online = offline")
     ax.scatter(xs, ys, s=10, color=ONLINE_COLOUR, alpha=0.7)
+    positive = [v for v in xs + ys if v > 0]
+    if len(positive) == len(xs + ys) and max(positive) / min(positive) > LOG_SCALE_SPAN:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
     ax.set_xlabel("offline value")
     ax.set_ylabel("online value")
     ax.set_title("joined pairs")

@@ -42,6 +42,10 @@ def summary_renderable(report: SkewReport) -> Group:
     for feature in report.features:
         table.add_row(*_row(feature))
     parts.append(table)
+    for feature in report.skewed:
+        if feature.diagnosis is not None:
+            parts.append(Text.assemble((f"{feature.name}: ", "bold"), f"{feature.diagnosis.cause.value}: ",
+                                       feature.diagnosis.detail))
     for warning in report.warnings:
         parts.append(Text(f"warning: {warning}", style="yellow"))
     return Group(*parts)
