@@ -7,6 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   := data/generated/manifest.json
+NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 
 .PHONY: install data test lab demo bench constraints clean
 
@@ -23,7 +24,7 @@ $(DATA): $(STAMP) data/generate.py
 	$(BIN)/python data/generate.py
 
 test: $(STAMP) $(DATA)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests notebooks $(NBVAL)
 
 lab: $(STAMP) $(DATA)
 	$(BIN)/jupyter lab notebooks/

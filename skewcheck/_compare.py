@@ -6,8 +6,10 @@ used stays near the size of a handful of columns, whatever the width of the inpu
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -43,7 +45,7 @@ DEFAULT_EXAMPLES = 5
 # Pairs kept for the scatter plot of the HTML report.
 SAMPLE_PAIRS = 200
 # Bytes of feature data read per step: bounds memory on wide, long inputs.
-CHUNK_BYTES = 256 * 1024 * 1024
+CHUNK_BYTES = 64 * 1024 * 1024
 DOMAIN_EXAMPLES = 5
 
 
@@ -152,14 +154,17 @@ def compare(
     results: list[FeatureResult] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SkewcheckWarning)
-        with _progress(len(names), enabled=progress) as advance:
+        # Features of a chunk are compared in threads: numpy and polars release the GIL.
+        pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
+        with _progress(len(names), enabled=progress) as advance, pool:
             for chunk in _chunks(names, max(off.rows, on.rows)):
-                off_columns = _read(off, chunk)
-                on_columns = _read(on, chunk)
-                for name in chunk:
-                    results.append(
-                        _compare_feature(name, off_columns.get(name), on_columns.get(name), alignment, settings)
-                    )
+                off_columns, on_columns = _read(off, chunk), _read(on, chunk)
+                jobs = [
+                    pool.submit(_compare_feature, name, off_columns.get(name), on_columns.get(name), alignment, settings)
+                    for name in chunk
+                ]
+                for name, job in zip(chunk, jobs):
+                    results.append(job.result())
                     advance(name)
     notes = tuple(dict.fromkeys(f"{w.message}" for w in caught if issubclass(w.category, SkewcheckWarning)))
     for note in notes:
@@ -316,7 +321,6 @@ def _compare_feature(
     if kind in ("numeric", "categorical", "temporal") and clean_off.len() and clean_on.len():
         test_kind = "categorical" if kind == "categorical" else "numeric"
         distribution = distribution_test(clean_off, clean_on, kind=test_kind, test=settings.test_for(name))
-        hist = histogram(clean_off, clean_on, kind=test_kind)
         if distribution.drifted:
             reasons.append(Reason.DISTRIBUTION)
     elif kind in ("numeric", "categorical", "temporal"):
@@ -326,6 +330,8 @@ def _compare_feature(
         domain = _domain_gap(clean_off, clean_on)
     if nulls.gap > settings.null_rate_tolerance:
         reasons.append(Reason.NULLS)
+    if reasons and distribution is not None:  # plotted in the HTML report
+        hist = histogram(clean_off, clean_on, kind="categorical" if kind == "categorical" else "numeric")
     if diagnosis is None and reasons and values is not None and values.compared and not values.mismatched:
         diagnosis = Diagnosis(
             Cause.NONE,
