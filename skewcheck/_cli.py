@@ -59,6 +59,40 @@ def build_parser() -> argparse.ArgumentParser:
                                "compare them, print the table and write an HTML report. Exits 0.")
     demo.add_argument("--html", metavar="PATH", default="demo-report.html", help="where to write the report")
     demo.add_argument("--data-dir", metavar="DIR", help="also keep the generated parquet files here")
+
+    pit = commands.add_parser(
+        "pit", help="audit a training set for features from the future (point-in-time leakage)",
+        description="Check TRAINING for feature values computed after each row's event time. "
+        "Exit 0: no leakage; 1: a feature time is after its event time, or (with --features-source) a training "
+        "value differs from the point-in-time correct one; 2: usage or input error. Rows older than --ttl are "
+        "reported but do not fail on their own (staleness is not leakage); with --features-source the as-of "
+        "join honours --ttl, so such values differ from the correct one (null) and do fail.",
+    )
+    pit.add_argument("training", help="the training set: .parquet, .csv or .ndjson")
+    pit.add_argument("--event-time", required=True, metavar="COL", help="the prediction moment of each row")
+    pit.add_argument("--feature-time", required=True, type=_names, metavar="COL[,COL...]",
+                     help="columns holding when each row's features were valid from (one per feature view)")
+    pit.add_argument("--key", action="append", default=[], metavar="COL",
+                     help="entity key column (repeat for several): shown in examples, needed by --features-source")
+    pit.add_argument("--ttl", metavar="DURATION", help="oldest feature allowed, e.g. 7d or 12h (units us..w; d = 24 h)")
+    pit.add_argument("--features-source", metavar="PATH",
+                     help="the raw feature table: recompute each shared feature with a backward as-of join and "
+                     "count the training values that differ")
+    pit.add_argument("--source-time", metavar="COL",
+                     help="the features source's timestamp column (default: the --feature-time column's name)")
+    pit.add_argument("--json", metavar="PATH", help="write the JSON report here")
+    pit.add_argument("--html", metavar="PATH", help="write the HTML report here")
+    pit.add_argument("--quiet", action="store_true", help="print nothing; use the exit code")
+
+    prof = commands.add_parser(
+        "profile", help="compute a reusable, mergeable profile of a dataset",
+        description="Compute per-feature statistics of DATA once (counts, nulls, min/max, moments, a fixed-grid "
+        "histogram, a quantile summary, category counts) and write them as JSON: compare serving logs against "
+        "it later without the training data, or merge the profiles of partitions. Exit 0; 2: usage or input error.",
+    )
+    prof.add_argument("data", help="the data to profile: .parquet, .csv or .ndjson")
+    prof.add_argument("--out", required=True, metavar="PATH", help="where to write the profile (JSON)")
+    prof.add_argument("--features", metavar="A,B", type=_names, help="comma-separated columns to profile (default: all)")
     return parser
 
 
@@ -68,6 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "compare":
             return _compare(args)
+        if args.command == "pit":
+            return _pit(args)
+        if args.command == "profile":
+            return _profile(args)
         return _demo(args)
     except SkewcheckInputError as exc:
         print(f"skewcheck: error: {exc}", file=sys.stderr)
@@ -110,6 +148,36 @@ def _demo(args: argparse.Namespace) -> int:
     _print(report)
     print(f"\nHTML report: {args.html}")
     print("Your turn: skewcheck compare OFFLINE ONLINE --key ID --timestamp TS --html report.html")
+    return EXIT_OK
+
+
+def _pit(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from ._pit import audit_point_in_time, summary_renderable
+
+    report = audit_point_in_time(
+        args.training, event_time=args.event_time, feature_time=args.feature_time, keys=args.key, ttl=args.ttl,
+        features_source=args.features_source, source_time=args.source_time,
+    )
+    _write_reports(report, args.json, args.html)
+    if not args.quiet:
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=SUMMARY_WIDTH)  # as _print: logs and pipes get wide lines
+        console.print(summary_renderable(report))
+    return EXIT_OK if report.passed else EXIT_SKEW
+
+
+def _profile(args: argparse.Namespace) -> int:
+    from ._profile import profile
+
+    result = profile(args.data, features=args.features)
+    try:
+        result.to_json(args.out)
+    except OSError as exc:
+        raise SkewcheckInputError(f"{args.out}: cannot write the profile ({exc.strerror or exc})") from None
+    print(f"profile of {result.source}: {result.rows:,} rows, {len(result.features)} features -> {args.out}")
     return EXIT_OK
 
 

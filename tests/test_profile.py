@@ -336,3 +336,40 @@ def test_ks_needs_every_value_and_says_so():
         compare_profile(profile(offline), offline, tests="nope")
     with pytest.raises(SkewcheckInputError, match="no feature 'y'"):
         compare_profile(profile(offline), offline, features=["y"])
+
+
+# --- command line ----------------------------------------------------------------------------------
+
+
+def test_cli_profile_writes_a_profile(tmp_path, capsys):
+    from skewcheck._cli import main
+
+    data = tmp_path / "offline.parquet"
+    _mixed(3_000, seed=10).write_parquet(data)
+    out = tmp_path / "profile.json"
+    assert main(["profile", str(data), "--out", str(out), "--features", "amount,tier"]) == 0
+    assert "3,000 rows, 2 features" in capsys.readouterr().out
+    assert Profile.from_json(out) == profile(data, features=["amount", "tier"])
+
+
+@pytest.mark.parametrize(
+    ("make", "options", "needles"),
+    [
+        (lambda t: t / "nope.parquet", [], ["nope.parquet", "no such file"]),
+        (lambda t: _mixed(10, 0).write_parquet(t / "d.parquet") or t / "d.parquet", ["--features", "amount,nope"],
+         ["d.parquet", "'nope'"]),
+        (lambda t: _mixed(10, 0).write_parquet(t / "d.parquet") or t / "d.parquet", ["--out", "/nonexistent/p.json"],
+         ["/nonexistent/p.json", "cannot write"]),
+    ],
+)
+def test_cli_profile_bad_input_exits_2_in_one_line(tmp_path, capsys, make, options, needles):
+    from skewcheck._cli import main
+
+    data = make(tmp_path)
+    args = ["profile", str(data), *(options if "--out" in options else [*options, "--out", str(tmp_path / "p.json")])]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("skewcheck: error:")
+    for needle in needles:
+        assert needle in err[0], (needle, err[0])
+    assert not (tmp_path / "p.json").exists()

@@ -1,0 +1,575 @@
+"""Point-in-time audit: does a training set hold feature values from after the prediction moment?
+
+Two checks. The first reads the training set alone: for each feature timestamp column, rows
+whose feature time is later than the event time are leaks (the model learns from the future),
+and rows whose feature is older than the TTL are stale. The second, given the raw feature table,
+recomputes the point-in-time correct value of every feature with a backward as-of join (the
+latest feature row of the same key at or before the event time, no older than the TTL, as
+Feast's historical retrieval does) and counts the training values that differ from it.
+
+`passed` is False when a row's feature time is after its event time, or when a training value
+differs from the recomputed one. Rows older than the TTL are reported but do not fail the audit
+on their own: staleness is a freshness problem, not a leak (with a features source, though, the
+as-of join honours the TTL, so a value older than it differs from the correct one: null).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from ._align import join_columns
+from ._compare import DEFAULT_REL_TOL
+from ._errors import SkewcheckInputError
+from ._io import Source, load
+from ._report import _json_value, write_atomically
+from ._version import __version__
+
+__all__ = ["PitExample", "PitReport", "RecomputedFeature", "TimeCheck", "audit_point_in_time", "parse_duration"]
+
+SCHEMA_VERSION = 1
+DEFAULT_EXAMPLES = 5
+_ROW = "__skewcheck_row"
+_EVENT = "__skewcheck_event_time"
+_SOURCE_TIME = "__skewcheck_source_time"
+_CORRECT = "__skewcheck_correct"
+# The units of polars' duration language that have a fixed length, down to timedelta's microsecond.
+_UNITS = {
+    "us": timedelta(microseconds=1), "ms": timedelta(milliseconds=1),
+    "s": timedelta(seconds=1), "m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1),
+    "w": timedelta(weeks=1),
+}
+_DURATION = re.compile(r"(\d+)(ns|us|ms|mo|s|m|h|d|w|q|y|i)")
+
+
+@dataclass(frozen=True)
+class PitExample:
+    """One offending training row: its number, key, event time and feature time or values."""
+
+    row: int
+    key: dict[str, Any]
+    event_time: Any
+    feature_time: Any = None
+    training: Any = None
+    correct: Any = None
+
+
+@dataclass(frozen=True)
+class TimeCheck:
+    """What one feature timestamp column says about leakage and staleness."""
+
+    column: str
+    rows: int
+    future: int
+    stale: int
+    missing: int
+    max_lead: timedelta | None
+    future_examples: tuple[PitExample, ...] = ()
+    stale_examples: tuple[PitExample, ...] = ()
+
+
+@dataclass(frozen=True)
+class RecomputedFeature:
+    """Training values of one feature against its point-in-time correct values."""
+
+    name: str
+    compared: int
+    mismatched: int
+    examples: tuple[PitExample, ...] = ()
+
+
+@dataclass(frozen=True)
+class PitReport:
+    """The result of `audit_point_in_time`: per feature time column, and per recomputed feature.
+
+    `passed` is True when no feature time is after its event time and every recomputed value
+    matches. Render it with `to_dict`, `to_json`, `to_html`, `summary`, or display it in a notebook.
+    """
+
+    passed: bool
+    training: str
+    rows: int
+    event_time: str
+    keys: tuple[str, ...]
+    ttl: timedelta | None
+    checks: tuple[TimeCheck, ...]
+    source: str | None = None
+    source_time: str | None = None
+    unmatched: int = 0  # training rows without a correct feature row (none at or before, or too old)
+    recomputed: tuple[RecomputedFeature, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def future(self) -> int:
+        """Rows with a feature time after the event time, over all feature time columns."""
+        return sum(check.future for check in self.checks)
+
+    def __getitem__(self, name: str) -> TimeCheck | RecomputedFeature:
+        for item in (*self.checks, *self.recomputed):
+            if getattr(item, "column", None) == name or getattr(item, "name", None) == name:
+                return item
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        recompute = None
+        if self.source is not None:
+            recompute = {
+                "source": self.source, "source_time": self.source_time, "unmatched": self.unmatched,
+                "features": [
+                    {"name": f.name, "compared": f.compared, "mismatched": f.mismatched,
+                     "examples": [_example_dict(e) for e in f.examples]}
+                    for f in self.recomputed
+                ],
+            }
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "skewcheck_version": __version__,
+            "passed": self.passed,
+            "training": self.training,
+            "rows": self.rows,
+            "event_time": self.event_time,
+            "keys": list(self.keys),
+            "ttl_seconds": None if self.ttl is None else self.ttl.total_seconds(),
+            "checks": [
+                {"column": c.column, "rows": c.rows, "future": c.future, "stale": c.stale, "missing": c.missing,
+                 "max_lead_seconds": None if c.max_lead is None else c.max_lead.total_seconds(),
+                 "future_examples": [_example_dict(e) for e in c.future_examples],
+                 "stale_examples": [_example_dict(e) for e in c.stale_examples]}
+                for c in self.checks
+            ],
+            "recompute": recompute,
+            "warnings": list(self.warnings),
+        }
+
+    def to_json(self, path: str | os.PathLike | None = None, *, indent: int = 2) -> str:
+        """The report as JSON text; written atomically to `path` when given."""
+        text = json.dumps(self.to_dict(), indent=indent, allow_nan=False) + "\n"
+        if path is not None:
+            write_atomically(Path(path), text)
+        return text
+
+    def to_html(self, path: str | os.PathLike | None = None) -> str:
+        """A self-contained HTML page; written atomically to `path` when given."""
+        text = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>skewcheck pit</title></head><body>"
+                f"{render_html(self)}</body></html>\n")
+        if path is not None:
+            write_atomically(Path(path), text)
+        return text
+
+    def summary(self, *, width: int | None = None) -> str:
+        """The terminal summary as plain text."""
+        import io
+
+        from rich.console import Console
+
+        buffer = io.StringIO()
+        Console(file=buffer, width=width or 140, color_system=None, force_terminal=False).print(
+            summary_renderable(self)
+        )
+        return buffer.getvalue()
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        return render_html(self)
+
+
+def audit_point_in_time(
+    training: Any,
+    *,
+    event_time: str,
+    feature_time: str | Sequence[str],
+    keys: str | Sequence[str] | None = None,
+    ttl: str | timedelta | None = None,
+    features_source: Any = None,
+    source_time: str | None = None,
+    examples: int = DEFAULT_EXAMPLES,
+) -> PitReport:
+    """Check a training set for features computed after the prediction moment.
+
+    Parameters
+    ----------
+    training : path or frame
+        The training set: one row per (entity, event time), with its feature values and the
+        timestamps of the feature rows they came from.
+    event_time : str
+        The column holding the prediction moment (the label's observation time).
+    feature_time : str or list of str
+        Columns holding the time each feature row was valid from (one per feature view).
+    keys : str or list of str, optional
+        Entity key columns: shown in examples, and needed to recompute from a features source.
+    ttl : str or timedelta, optional
+        Oldest feature allowed, e.g. ``"7d"`` or ``"12h"`` (fixed units: ns, us, ms, s, m, h,
+        d = 24 h, w). Rows older than that are counted as stale; they do not fail the audit.
+    features_source : path or frame, optional
+        The raw feature table (keys, a timestamp, feature columns). Every feature present in
+        both tables is recomputed with a backward as-of join on the event time, by key, with
+        the TTL as tolerance, and compared with the training values.
+    source_time : str, optional
+        The features source's timestamp column; by default the feature time column's name
+        (when there is one).
+    examples : int
+        Offending rows kept per check.
+
+    Returns
+    -------
+    PitReport
+
+    Raises
+    ------
+    SkewcheckInputError
+        Missing columns, non-temporal time columns, timezone-naive mixed with aware times,
+        incompatible key types, or a bad TTL.
+
+    Examples
+    --------
+    >>> from datetime import datetime
+    >>> import polars as pl, skewcheck
+    >>> training = pl.DataFrame({"user_id": [1, 2], "label_time": [datetime(2026, 3, 1)] * 2,
+    ...                          "feature_time": [datetime(2026, 2, 28), datetime(2026, 3, 5)]})
+    >>> report = skewcheck.audit_point_in_time(training, event_time="label_time",
+    ...                                        feature_time="feature_time", keys="user_id")
+    >>> report.passed, report["feature_time"].future
+    (False, 1)
+    """
+    key_list = [keys] if isinstance(keys, str) else list(keys or [])
+    feature_times = [feature_time] if isinstance(feature_time, str) else list(dict.fromkeys(feature_time))
+    if not feature_times:
+        raise SkewcheckInputError("no feature time column given; pass --feature-time with at least one column")
+    tolerance = parse_duration(ttl) if isinstance(ttl, str) else ttl
+    if tolerance is not None and tolerance <= timedelta(0):
+        raise SkewcheckInputError(f"--ttl must be a positive duration, got {ttl!r}")
+    train = load(training, role="training")
+    for key in key_list:
+        _require(train, key, "key", "--key")
+    event = _time_cast(train, event_time, "event time", "--event-time")
+    times = [_time_cast(train, column, "feature time", "--feature-time") for column in feature_times]
+    for (cast, zone), column in zip(times, feature_times):
+        _same_zone_kind(train, event_time, event[1], train, column, zone)
+
+    frame = train.frame.with_row_index(_ROW).select(
+        _ROW, *key_list, event[0].alias(_EVENT), *(cast.alias(column) for (cast, _), column in zip(times, feature_times))
+    ).collect()
+    checks = tuple(_check_times(frame, column, key_list, tolerance, examples) for column in feature_times)
+
+    recompute: dict[str, Any] = {}
+    if features_source is not None:
+        recompute = _recompute(train, frame, features_source, key_list, event_time, event[1], feature_times,
+                               source_time, tolerance, examples)
+    recomputed = recompute.get("recomputed", ())
+    passed = not any(c.future for c in checks) and not any(f.mismatched for f in recomputed)
+    return PitReport(
+        passed=passed, training=train.label, rows=train.rows, event_time=event_time, keys=tuple(key_list),
+        ttl=tolerance, checks=checks, **recompute,
+    )
+
+
+def parse_duration(text: str) -> timedelta:
+    """A polars duration string of fixed units ("7d", "12h", "1d12h30m") as a timedelta.
+
+    Raises
+    ------
+    SkewcheckInputError
+        Empty or malformed text, or a unit without a fixed length (mo, q, y) or below a microsecond.
+    """
+    tokens = _DURATION.findall(text.strip())
+    if not tokens or "".join(n + unit for n, unit in tokens) != text.strip():
+        raise SkewcheckInputError(
+            f"--ttl {text!r} is not a duration; write it like 7d, 12h or 1d12h (units: {', '.join(_UNITS)})"
+        )
+    for _, unit in tokens:
+        if unit not in _UNITS:
+            raise SkewcheckInputError(
+                f"--ttl {text!r}: unit {unit!r} is not a fixed duration (months, quarters and years vary); "
+                f"use {', '.join(_UNITS)}, e.g. 30d"
+            )
+    return sum((int(n) * _UNITS[unit] for n, unit in tokens), timedelta(0))
+
+
+# --- validation --------------------------------------------------------------------------------
+
+
+def _require(source: Source, column: str, role: str, option: str) -> None:
+    if column not in source.schema:
+        raise SkewcheckInputError(
+            f"{source.label}: no {role} column {column!r} (columns: {source.column_list()}); pass {option} with one of them"
+        )
+
+
+def _time_cast(source: Source, column: str, role: str, option: str) -> tuple[pl.Expr, str | None]:
+    """The expression bringing a time column to microseconds (aware ones in UTC), and its zone."""
+    _require(source, column, role, option)
+    dtype = source.schema[column]
+    if not (isinstance(dtype, pl.Datetime) or dtype == pl.Date):
+        raise SkewcheckInputError(
+            f"{source.label}: {role} column {column!r} is {dtype}, expected a date or datetime; "
+            "store it as a timestamp (CSV: ISO 8601 text such as 2026-01-31T09:30:00Z)"
+        )
+    zone = getattr(dtype, "time_zone", None)
+    if zone is None:
+        return pl.col(column).cast(pl.Datetime("us")), None
+    return pl.col(column).cast(pl.Datetime("us", zone)).dt.convert_time_zone("UTC"), zone
+
+
+def _same_zone_kind(left: Source, left_column: str, left_zone: str | None,
+                    right: Source, right_column: str, right_zone: str | None) -> None:
+    if (left_zone is None) == (right_zone is None):
+        return
+    naive, aware = ((left, left_column), (right, right_column)) if left_zone is None else (
+        (right, right_column), (left, left_column))
+    raise SkewcheckInputError(
+        f"{naive[1]!r} in {naive[0].label} is timezone-naive but {aware[1]!r} in {aware[0].label} is "
+        f"timezone-aware ({left_zone or right_zone}); skewcheck will not guess the zone: make both aware "
+        "(e.g. UTC) or both naive"
+    )
+
+
+# --- the time checks ---------------------------------------------------------------------------
+
+
+def _check_times(
+    frame: pl.DataFrame, column: str, keys: list[str], ttl: timedelta | None, examples: int
+) -> TimeCheck:
+    lead = pl.col(column) - pl.col(_EVENT)
+    flagged = frame.select(
+        _ROW, *keys, _EVENT, column,
+        lead=lead,
+        future=(lead > timedelta(0)).fill_null(False),
+        stale=((pl.col(_EVENT) - pl.col(column) > ttl) if ttl is not None else pl.lit(False)).fill_null(False),
+        missing=pl.col(column).is_null() | pl.col(_EVENT).is_null(),
+    )
+    future = flagged.filter("future").sort(["lead", _ROW], descending=[True, False])
+    stale = flagged.filter("stale").sort(["lead", _ROW])
+    return TimeCheck(
+        column=column,
+        rows=frame.height,
+        future=future.height,
+        stale=stale.height,
+        missing=int(flagged["missing"].sum()),
+        max_lead=flagged["lead"].max(),
+        future_examples=_time_examples(future.head(examples), column, keys),
+        stale_examples=_time_examples(stale.head(examples), column, keys),
+    )
+
+
+def _time_examples(rows: pl.DataFrame, column: str, keys: list[str]) -> tuple[PitExample, ...]:
+    return tuple(
+        PitExample(row=r[_ROW], key={k: r[k] for k in keys}, event_time=r[_EVENT], feature_time=r[column])
+        for r in rows.iter_rows(named=True)
+    )
+
+
+# --- recomputing from the features source ------------------------------------------------------
+
+
+def _recompute(
+    train: Source, frame: pl.DataFrame, features_source: Any, keys: list[str], event_time: str,
+    event_zone: str | None, feature_times: list[str], source_time: str | None, ttl: timedelta | None,
+    examples: int,
+) -> dict[str, Any]:
+    source = load(features_source, role="features source")
+    if not keys:
+        raise SkewcheckInputError(
+            f"recomputing from {source.label} needs the entity keys to join on; pass --key (e.g. --key user_id)"
+        )
+    if source_time is None:
+        if len(feature_times) != 1 or feature_times[0] not in source.schema:
+            raise SkewcheckInputError(
+                f"{source.label}: which column holds its feature times? (columns: {source.column_list()}); "
+                "pass --source-time with one of them"
+            )
+        source_time = feature_times[0]
+    key_casts = join_columns(train, source, keys, None)
+    time_cast, zone = _time_cast(source, source_time, "timestamp", "--source-time")
+    _same_zone_kind(train, event_time, event_zone, source, source_time, zone)
+    reserved = {*keys, event_time, *feature_times, source_time}
+    names = [c for c in train.schema.names() if c in source.schema and c not in reserved]
+    if not names:
+        raise SkewcheckInputError(
+            f"no feature columns in common: {train.label} has ({', '.join(c for c in train.schema if c not in reserved)}), "
+            f"{source.label} has ({', '.join(c for c in source.schema if c not in reserved)})"
+        )
+
+    table = (
+        source.frame.select(*key_casts, time_cast.alias(_SOURCE_TIME), *(pl.col(n).alias(n + _CORRECT) for n in names))
+        .filter(pl.col(_SOURCE_TIME).is_not_null())
+        .sort(_SOURCE_TIME)
+        .collect()
+    )
+    duplicated = int(table.select(pl.struct(*keys, _SOURCE_TIME).is_duplicated().sum()).item())
+    requests = frame.select(_ROW, *key_casts, _EVENT).filter(pl.col(_EVENT).is_not_null()).sort(_EVENT)
+    correct = requests.join_asof(
+        table, left_on=_EVENT, right_on=_SOURCE_TIME, by=keys, strategy="backward", tolerance=ttl,
+        check_sortedness=False,
+    )
+    values = train.frame.with_row_index(_ROW).select(_ROW, *names).collect()
+    joined = frame.select(_ROW, *keys, _EVENT).join(values, on=_ROW).join(
+        correct.drop(*keys, _EVENT), on=_ROW, how="left"
+    ).sort(_ROW)
+    warnings = []
+    if duplicated:
+        warnings.append(f"{duplicated:,} rows of {source.label} share their key and {source_time!r} with another: "
+                        "their point-in-time value is ambiguous (the last one is used)")
+    return {
+        "source": source.label,
+        "source_time": source_time,
+        "unmatched": int(joined[_SOURCE_TIME].is_null().sum()),
+        "recomputed": tuple(_compare_values(joined, name, keys, examples) for name in names),
+        "warnings": tuple(warnings),
+    }
+
+
+def _compare_values(joined: pl.DataFrame, name: str, keys: list[str], examples: int) -> RecomputedFeature:
+    training, correct = joined[name], joined[name + _CORRECT]
+    frame = pl.DataFrame([training.alias("training"), correct.alias("correct")])
+    a, b = pl.col("training"), pl.col("correct")
+    if training.dtype.is_numeric() and correct.dtype.is_numeric():
+        a, b = a.cast(pl.Float64), b.cast(pl.Float64)
+        close = ((a - b).abs() <= DEFAULT_REL_TOL * pl.max_horizontal(a.abs(), b.abs())).fill_null(False)
+        same = a.eq_missing(b) | (a.is_nan() & b.is_nan()).fill_null(False) | close
+    else:
+        same = a.cast(pl.String).eq_missing(b.cast(pl.String))
+    differs = frame.select(~same).to_series()
+    wrong = joined.filter(differs).head(examples)
+    return RecomputedFeature(
+        name=name,
+        compared=joined.height,
+        mismatched=int(differs.sum()),
+        examples=tuple(
+            PitExample(row=r[_ROW], key={k: r[k] for k in keys}, event_time=r[_EVENT],
+                       training=r[name], correct=r[name + _CORRECT])
+            for r in wrong.iter_rows(named=True)
+        ),
+    )
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+
+def _example_dict(example: PitExample) -> dict[str, Any]:
+    data = {"row": example.row, "key": {k: _json_value(v) for k, v in example.key.items()},
+            "event_time": _json_value(example.event_time)}
+    if example.feature_time is not None:
+        data["feature_time"] = _json_value(example.feature_time)
+    else:
+        data["training"], data["correct"] = _json_value(example.training), _json_value(example.correct)
+    return data
+
+
+def _duration(delta: timedelta | None) -> str:
+    """A duration for people: '3d 4h', '45m', '-2h 5m'."""
+    if delta is None:
+        return "-"
+    sign, seconds = ("-" if delta < timedelta(0) else ""), abs(delta.total_seconds())
+    parts = [(int(seconds // 86_400), "d"), (int(seconds % 86_400 // 3600), "h"), (int(seconds % 3600 // 60), "m"),
+             (round(seconds % 60, 3), "s")]
+    shown = [f"{n:g}{unit}" for n, unit in parts if n][:2]
+    return sign + (" ".join(shown) if shown else "0s")
+
+
+def _key_text(example: PitExample) -> str:
+    key = ", ".join(f"{k}={v}" for k, v in example.key.items())
+    return key or f"row {example.row}"
+
+
+def _recompute_rule(report: PitReport) -> str:
+    within = f" within {_duration(report.ttl)}" if report.ttl is not None else ""
+    return (f"the row with the latest source {report.source_time!r} at or before the training's "
+            f"{report.event_time!r}{within}, per "
+            f"{', '.join(report.keys)}; {report.unmatched:,} rows have none")
+
+
+def _heading(report: PitReport) -> tuple[str, str]:
+    verdict = "PASSED" if report.passed else "LEAKAGE FOUND"
+    details = f"{report.training}: {report.rows:,} rows, event time {report.event_time!r}"
+    if report.keys:
+        details += f", keys {', '.join(report.keys)}"
+    if report.ttl is not None:
+        details += f", ttl {_duration(report.ttl)}"
+    return verdict, details
+
+
+def summary_renderable(report: PitReport):
+    """A heading, a table per check and the examples, for a rich Console."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    verdict, details = _heading(report)
+    parts: list = [Text.assemble("skewcheck pit: ", (verdict, "bold green" if report.passed else "bold red"),
+                                 "  ", (details, "dim"))]
+    table = Table(show_edge=False, pad_edge=False, header_style="bold")
+    for column in ("feature time", "from the future", "max lead", "older than ttl", "missing"):
+        table.add_column(column, justify="left" if column == "feature time" else "right", no_wrap=True)
+    for check in report.checks:
+        future = Text(f"{check.future:,} ({check.future / max(check.rows, 1):.1%})",
+                      style="bold red" if check.future else "green")
+        stale = "-" if report.ttl is None else f"{check.stale:,}"
+        table.add_row(check.column, future, _duration(check.max_lead) if check.future else "-", stale,
+                      f"{check.missing:,}")
+    parts.append(table)
+    for check in report.checks:
+        for label, rows in (("from the future", check.future_examples), ("older than ttl", check.stale_examples)):
+            for e in rows:
+                parts.append(Text(f"  {check.column} {label}: {_key_text(e)}, event {e.event_time}, "
+                                  f"feature {e.feature_time} ({_duration(e.feature_time - e.event_time)})",
+                                  style="red" if label == "from the future" else "yellow"))
+    if report.source is not None:
+        parts.append(Text(f"point-in-time values from {report.source}:\n  {_recompute_rule(report)}"))
+        values = Table(show_edge=False, pad_edge=False, header_style="bold")
+        for column in ("feature", "compared", "differ from point-in-time"):
+            values.add_column(column, justify="left" if column == "feature" else "right", no_wrap=True)
+        for f in report.recomputed:
+            differ = Text(f"{f.mismatched:,} ({f.mismatched / max(f.compared, 1):.1%})",
+                          style="bold red" if f.mismatched else "green")
+            values.add_row(f.name, f"{f.compared:,}", differ)
+        parts.append(values)
+        for f in report.recomputed:
+            for e in f.examples:
+                parts.append(Text(f"  {f.name}: {_key_text(e)}, event {e.event_time}: training {e.training!r}, "
+                                  f"point-in-time {e.correct!r}", style="red"))
+    for warning in report.warnings:
+        parts.append(Text(f"warning: {warning}", style="yellow"))
+    return Group(*parts)
+
+
+def render_html(report: PitReport) -> str:
+    """A self-contained HTML fragment for notebooks."""
+    verdict, details = _heading(report)
+    colour = "#1a7f37" if report.passed else "#cf222e"
+    rows = "".join(
+        f"<tr><td>{escape(c.column)}</td><td>{c.future:,}</td><td>{escape(_duration(c.max_lead) if c.future else '-')}"
+        f"</td><td>{'-' if report.ttl is None else f'{c.stale:,}'}</td><td>{c.missing:,}</td></tr>"
+        for c in report.checks
+    )
+    html = [
+        (f"<div class='skewcheck-pit'><p><b>skewcheck pit: <span style='color:{colour}'>{verdict}</span></b> "
+         f"<span style='color:#666'>{escape(details)}</span></p>"),
+        ("<table><tr><th>feature time</th><th>from the future</th><th>max lead</th><th>older than ttl</th>"
+         f"<th>missing</th></tr>{rows}</table>"),
+    ]
+    examples = [
+        f"<li>{escape(c.column)}: {escape(_key_text(e))}, event {escape(str(e.event_time))}, feature "
+        f"{escape(str(e.feature_time))}</li>"
+        for c in report.checks for e in c.future_examples
+    ]
+    if examples:
+        html.append(f"<p>From the future:</p><ul>{''.join(examples)}</ul>")
+    if report.source is not None:
+        values = "".join(f"<tr><td>{escape(f.name)}</td><td>{f.compared:,}</td><td>{f.mismatched:,}</td></tr>"
+                         for f in report.recomputed)
+        html.append(f"<p>Point-in-time values from {escape(report.source)}: {escape(_recompute_rule(report))}</p>"
+                    f"<table><tr><th>feature</th><th>compared</th><th>differ from point-in-time</th></tr>{values}</table>")
+    html.extend(f"<p style='color:#9a6700'>warning: {escape(w)}</p>" for w in report.warnings)
+    html.append("</div>")
+    return "".join(html)
