@@ -85,6 +85,7 @@ __all__ = [
     "Profile",
     "QuantileSummary",
     "compare_profile",
+    "is_profile",
     "merge_profiles",
     "profile",
 ]
@@ -380,6 +381,8 @@ def compare_profile(
     profile: Profile | str | os.PathLike,
     online: Any,
     *,
+    keys: str | Sequence[str] | None = None,
+    timestamp: str | None = None,
     features: Sequence[str] | None = None,
     tests: str | Mapping[str, str] | None = None,
     null_rate_tolerance: float = DEFAULT_NULL_RATE_TOLERANCE,
@@ -400,9 +403,13 @@ def compare_profile(
         The offline profile, or the path of its JSON file.
     online : path or frame
         The online (served) data.
+    keys, timestamp : optional
+        As in compare, but a profile has no rows to join: these columns are left out of the
+        comparison and the report warns that values were not compared row by row.
     features : list of str, optional
-        Features to compare. Default: every feature of the profile (online columns the profile
-        does not have are ignored; profile features absent online are skewed, cause ``missing``).
+        Features to compare. Default: every feature of the profile but the keys and timestamp
+        (online columns the profile does not have are ignored; profile features absent online
+        are skewed, cause ``missing``).
     tests : str or dict, optional
         A test for every feature, or per feature name, as in compare.
     null_rate_tolerance : float
@@ -421,7 +428,8 @@ def compare_profile(
     if not isinstance(profile, Profile):
         profile = Profile.from_json(profile)
     on = load(online, role="online")
-    names = _compared_names(profile, features)
+    reserved = ([keys] if isinstance(keys, str) else list(keys or [])) + ([timestamp] if timestamp else [])
+    names = _compared_names(profile, features, reserved)
     for name in names:
         _test_name(tests, name)  # fail on a bad test name before any work
     results: list[FeatureResult] = []
@@ -436,6 +444,9 @@ def compare_profile(
     for note in notes:
         warnings.warn(note, SkewcheckWarning, stacklevel=2)
     results.sort(key=lambda f: f.severity, reverse=True)
+    if reserved:
+        left_out = f"a profile holds distributions only: values were not compared row by row ({', '.join(reserved)} left out)"
+        notes = (left_out, *notes)
     return SkewReport(
         passed=not any(f.skewed for f in results),
         features=tuple(results),
@@ -674,13 +685,23 @@ def _merge_summaries(parts: list[QuantileSummary]) -> QuantileSummary:
 # --- comparing -------------------------------------------------------------------------------
 
 
-def _compared_names(profile: Profile, features: Sequence[str] | None) -> list[str]:
+def is_profile(data: Any) -> bool:
+    """Whether compare's offline argument is a profile: a `Profile`, or the path of a .json file."""
+    return isinstance(data, Profile) or (isinstance(data, (str, os.PathLike)) and Path(data).suffix.lower() == ".json")
+
+
+def _compared_names(profile: Profile, features: Sequence[str] | None, reserved: list[str]) -> list[str]:
     if features is None:
-        return profile.names
+        names = [name for name in profile.names if name not in reserved]
+        if not names:
+            raise SkewcheckInputError(f"profile of {profile.source} has no features besides {', '.join(reserved)}")
+        return names
     names = list(dict.fromkeys(features))
     if not names:
         raise SkewcheckInputError("the feature list is empty")
     for name in names:
+        if name in reserved:
+            raise SkewcheckInputError(f"feature {name!r} is also a key or the timestamp; leave it out of --features")
         if name not in profile.names:
             raise SkewcheckInputError(
                 f"profile of {profile.source} has no feature {name!r} (features: {', '.join(profile.names)}); "

@@ -18,6 +18,7 @@ from skewcheck._profile import (
     SKETCH_POINTS,
     Profile,
     compare_profile,
+    is_profile,
     merge_profiles,
     profile,
 )
@@ -373,3 +374,16 @@ def test_cli_profile_bad_input_exits_2_in_one_line(tmp_path, capsys, make, optio
     for needle in needles:
         assert needle in err[0], (needle, err[0])
     assert not (tmp_path / "p.json").exists()
+
+
+def test_keys_and_timestamp_are_left_out_with_a_warning(tmp_path):
+    offline = pl.DataFrame({"user_id": np.arange(2_000), "ts": [START] * 2_000, "x": np.arange(2_000) * 0.5})
+    path = tmp_path / "p.json"
+    profile(offline).to_json(path)
+    report = compare_profile(path, offline, keys="user_id", timestamp="ts")
+    assert [f.name for f in report.features] == ["x"] and report.passed
+    assert "not compared row by row" in report.warnings[0]
+    assert is_profile(path) and is_profile(str(path)) and is_profile(profile(offline))
+    assert not is_profile(tmp_path / "p.parquet") and not is_profile(offline)
+    with pytest.raises(SkewcheckInputError, match="'ts' is also a key"):
+        compare_profile(path, offline, timestamp="ts", features=["ts"])
