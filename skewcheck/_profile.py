@@ -196,6 +196,9 @@ class FeatureProfile:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        for name in ("mean", "m2"):  # moments of huge numbers overflow: JSON has no infinity, so write text
+            if data[name] is not None and not math.isfinite(data[name]):
+                data[name] = str(data[name])
         for name in ("values", "categories"):
             if data[name] is not None:
                 data[name] = [list(pair) for pair in data[name]]
@@ -207,6 +210,9 @@ class FeatureProfile:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureProfile:
         data = dict(data)
+        for name in ("mean", "m2"):
+            if data.get(name) is not None:
+                data[name] = float(data[name])
         if data.get("histogram") is not None:
             h = data["histogram"]
             data["histogram"] = GridHistogram(int(h["exponent"]), int(h["first"]), tuple(h["counts"]))

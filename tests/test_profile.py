@@ -203,6 +203,14 @@ def test_json_round_trip_is_lossless(tmp_path):
     assert Profile.from_json(str(tmp_path / "p.json")).to_json() == text
 
 
+def test_overflowing_moments_survive_the_round_trip():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p = profile(pl.DataFrame({"x": [1e300, -1e300, 5.0]}))
+    assert math.isinf(p["x"].m2)
+    assert Profile.from_json(p.to_json()) == p
+
+
 @pytest.mark.parametrize(
     ("content", "needle"),
     [
