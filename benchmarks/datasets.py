@@ -1,7 +1,8 @@
 """Benchmark data: deterministic offline/online parquet pairs, written once and reused.
 
-Every file name carries the parameters (rows, features, seed), so a file on disk is reused only
-for the same data. Files are written to a temporary name and renamed, so an interrupted run never
+Every file name carries the parameters (rows, features, seed) and :data:`VERSION`, so a file on
+disk is reused only for the same data. Parquet is written with snappy compression, the default of
+pyarrow (so of pandas) and Spark, where such files usually come from. Files are written to a temporary name and renamed, so an interrupted run never
 leaves a half-written file that a later run would reuse.
 
 Two kinds of pair:
@@ -9,8 +10,9 @@ Two kinds of pair:
 * distribution: numeric features (20 by default) and nothing else; the online side is a fresh sample of the
   same distributions except for :data:`DRIFTED` features, whose online sample is shifted or
   stretched by far more than Evidently's Wasserstein threshold (0.1 reference std).
-* rows: an ``id`` key, a ``ts`` timestamp and the features (at least 5); the online side holds the same rows in
-  another order, 1% of them missing, with :data:`PLANTED` skews on a few features.
+* rows: an ``id`` key, a ``ts`` timestamp and the features (at least 5); offline rows are in entity
+  order, the online log in day order (as a serving log is written), 1% of its rows missing, with
+  :data:`PLANTED` skews on a few features.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import polars as pl
 
 FEATURES = 20
 SEED = 42
+VERSION = 2  # of the generator: bump it when the data changes, so old files are not reused
+COMPRESSION = "snappy"
 # Online shift of the drifted features, in offline standard deviations (Wasserstein threshold: 0.1).
 # Integer features (index 3, 7, 11, ...) are shifted by a whole number, so they stay integers.
 DRIFTED = {2: ("shift", 0.5), 5: ("stretch", 1.5), 8: ("shift", 0.3), 11: ("shift", 0.5), 13: ("stretch", 0.6)}
@@ -64,7 +68,7 @@ def planted_features(features: int = FEATURES) -> list[str]:
 
 def distribution_pair(work_dir: Path, rows: int, features: int = FEATURES, seed: int = SEED) -> Pair:
     """Offline and online samples of the features, the :data:`DRIFTED` ones drifted."""
-    stem = f"distribution_r{rows}_f{features}_s{seed}"
+    stem = f"distribution_r{rows}_f{features}_s{seed}_v{VERSION}"
     return _cached(work_dir, stem, lambda: _distribution_frames(rows, features, seed))
 
 
@@ -72,7 +76,7 @@ def rows_pair(work_dir: Path, rows: int, features: int = FEATURES, seed: int = S
     """Offline rows keyed by (id, ts) and their online log, with the :data:`PLANTED` skews."""
     if features < len(PLANTED):
         raise ValueError(f"the rows data needs at least {len(PLANTED)} features, got {features}")
-    stem = f"rows_r{rows}_f{features}_s{seed}"
+    stem = f"rows_r{rows}_f{features}_s{seed}_v{VERSION}"
     return _cached(work_dir, stem, lambda: _rows_frames(rows, features, seed))
 
 
@@ -92,7 +96,7 @@ def _cached(work_dir: Path, stem: str, make) -> Pair:
 
 def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
     partial = path.with_suffix(".partial")
-    frame.write_parquet(partial)
+    frame.write_parquet(partial, compression=COMPRESSION)
     os.replace(partial, path)
 
 
@@ -156,5 +160,7 @@ def _rows_frames(rows: int, features: int, seed: int) -> tuple[pl.DataFrame, pl.
         f3.fill_null(-1),
         pl.when(pl.col("id") == pl.col("id").shift(1)).then(f4.shift(1)).otherwise(f4),
     )
-    logged = rng.permutation(rows)[: rows - int(rows * UNLOGGED_SHARE)]
+    day = (row % ROWS_PER_ENTITY).astype(np.int8)
+    day_order = np.argsort(day, kind="stable")  # every entity's day 0, then day 1, ... (a radix sort)
+    logged = day_order[rng.random(rows)[day_order] >= UNLOGGED_SHARE]
     return offline, online[logged]

@@ -236,7 +236,10 @@ def bench_profile(work: Path, rows: int, features: int, full: bool) -> Result:
     pair = datasets.distribution_pair(work, rows, features)
     warm(pair)
     out = work / f"profile_r{rows}_f{features}.json"
+    out.unlink(missing_ok=True)
     run = checked(measure([SKEWCHECK, "profile", str(pair.offline), "--out", str(out)]), "skewcheck profile", ok=(0,))
+    if not out.exists():
+        raise BenchmarkError(f"skewcheck profile exited 0 but wrote no {out}")
     result.skewcheck_s, result.skewcheck_mb = run.seconds, run.peak_mb
     result.met = run.seconds < MAX_PROFILE_SECONDS if full else None
     return result
