@@ -50,8 +50,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import scipy.spatial.distance
-import scipy.stats
 
 from ._compare import CHUNK_BYTES, DEFAULT_NULL_RATE_TOLERANCE, kind_of
 from ._errors import SkewcheckInputError, SkewcheckWarning
@@ -850,6 +848,8 @@ def _value_table(values: tuple[tuple[float, int], ...], numbers: np.ndarray) -> 
 
 def _wasserstein_test(offline: FeatureProfile, atoms: tuple[np.ndarray, np.ndarray], numbers: np.ndarray) -> TestResult:
     """Wasserstein distance between weighted offline points and the online values, over the offline std."""
+    import scipy.stats  # here, not at the top: building a profile never needs SciPy
+
     values, weights = atoms
     distance = scipy.stats.wasserstein_distance(values, numbers, u_weights=weights)
     statistic = float(distance / max(offline.std, _MIN_NORM))
@@ -859,6 +859,9 @@ def _wasserstein_test(offline: FeatureProfile, atoms: tuple[np.ndarray, np.ndarr
 
 def _counts_test(offline: np.ndarray, online: np.ndarray, test: str) -> TestResult:
     """A histogram test on counts over shared bins, as the functions of `_stats` compute it."""
+    import scipy.spatial.distance
+    import scipy.stats
+
     used = (offline + online) > 0
     offline, online = offline[used], online[used]
     threshold = DEFAULT_THRESHOLDS[test]
