@@ -1,4 +1,4 @@
-"""Distribution statistics: how far apart are the offline and the online samples of a feature?
+"""Distribution statistics: how far apart the offline and online samples of a feature are.
 
 The module knows nothing about features or files. Every function takes two polars Series
 (without nulls or NaNs), always in the same order: ``offline`` first (the reference: the values
@@ -7,7 +7,8 @@ returns numbers.
 
 Naming rule: every statistic is a *distance* (0 for identical distributions, larger for more
 different ones; drift when ``statistic >= threshold``) except ``ks`` and ``chisquare``, which are
-hypothesis tests and also give a p-value (drift when the p-value is at or below the threshold).
+hypothesis tests and also give a p-value (drift when it is small: ``p_value <= threshold`` for
+``ks``, ``p_value < threshold`` for ``chisquare``, as in Evidently).
 
 The choice of test (:func:`default_test`), the thresholds (:data:`DEFAULT_THRESHOLDS`) and the
 binning (:func:`frequencies`) follow Evidently (``evidently.legacy.calculations.stattests``).
@@ -437,9 +438,9 @@ def chi_squared(offline: pl.Series, online: pl.Series, *, kind: str) -> tuple[fl
     The table has two rows (offline counts, online counts) and one column per bin of
     :func:`frequencies`: per distinct value of either sample, or per Sturges bin for a numeric
     feature with more than 20 distinct offline values (on raw continuous values the test could
-    never reject: with every count 0 or 1 the statistic is always the number of rows). No
-    continuity correction, so for two values the p-value equals that of Evidently's
-    two-proportion z-test.
+    never reject: with every count 0 or 1 the statistic is always the number of rows); bins
+    empty in both samples are left out. No continuity correction, so for two values the
+    p-value equals that of Evidently's two-proportion z-test.
 
     Parameters
     ----------
@@ -458,6 +459,8 @@ def chi_squared(offline: pl.Series, online: pl.Series, *, kind: str) -> tuple[fl
     if _warn_if_empty(offline, online):
         return math.nan, math.nan
     table = np.vstack(_binned_counts(offline, online, kind=kind))
+    # Sturges bins can be empty in both samples; such a column has no expected count.
+    table = table[:, table.sum(axis=0) > 0]
     result = scipy.stats.chi2_contingency(table, correction=False)
     return float(result.statistic), float(result.pvalue)
 
@@ -479,6 +482,11 @@ def histogram(offline: pl.Series, online: pl.Series, *, kind: str, bins: int = 3
     -------
     Histogram
         Shared edges or categories, and the counts of each sample.
+
+    Raises
+    ------
+    ValueError
+        If `kind` is unknown, ``"numeric"`` with a non-numeric sample, or `bins` is below 1.
     """
     _check_kind(kind, offline, online)
     if bins < 1:
