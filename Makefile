@@ -8,6 +8,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   := data/generated/manifest.json
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
+# Runs a command next to a throwaway Redis server (notebook 07); without redis-server, runs it alone.
+WITH_REDIS := PYTHON=$(BIN)/python scripts/with-redis.sh
 
 .PHONY: install data test lab demo bench constraints clean
 
@@ -24,10 +26,10 @@ $(DATA): $(STAMP) data/generate.py
 	$(BIN)/python data/generate.py
 
 test: $(STAMP) $(DATA)
-	$(BIN)/python -m pytest tests notebooks $(NBVAL)
+	$(WITH_REDIS) $(BIN)/python -m pytest tests notebooks $(NBVAL)
 
 lab: $(STAMP) $(DATA)
-	$(BIN)/jupyter lab notebooks/
+	$(WITH_REDIS) $(BIN)/jupyter lab notebooks/
 
 demo: $(STAMP)
 	$(BIN)/skewcheck demo
