@@ -37,6 +37,18 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
+# Instructors (grading/README.md): make exercises - regenerate exercises/ from solutions/;
+# make grade SUBMISSIONS=dir [OUT=grades.csv] - autograde dir/<student>/<exercise>/<exercise>.ipynb.
+OUT ?= grading/out/grades.csv
+.PHONY: exercises grade
+
+exercises: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/nbgrader generate_assignment "*" --force
+
+grade: $(STAMP) $(DATA)
+	$(if $(SUBMISSIONS),,$(error usage: make grade SUBMISSIONS=folder [OUT=grades.csv]))
+	$(BIN)/python -m grading.grade "$(SUBMISSIONS)" --out "$(OUT)"
+
 # Re-pin every package after a change to pyproject.toml (needs the package registry).
 constraints:
 	rm -rf .venv-pin && $(PYTHON) -m venv .venv-pin

@@ -1,0 +1,345 @@
+"""Grade a folder of submissions with nbgrader, in one command.
+
+Usage: python -m grading.grade SUBMISSIONS [--out CSV] [--feedback DIR] [--timeout SECONDS]
+
+SUBMISSIONS holds ``<student>/<exercise>/<exercise>.ipynb``. This runs the nbgrader sequence of
+grading/README.md with the settings of nbgrader_config.py, through nbgrader's Python API (nbgrader
+is imported once, not once per command: each import costs seconds), always on temporary copies of
+the course, never on the repository:
+
+1. a course: ``solutions/`` and the course data copied into a temporary folder, then
+   ``generate_assignment`` for every exercise (registers them in a fresh gradebook);
+2. per student, a copy of that course of their own (own gradebook, own data, no other student in
+   it): ``autograde`` for each exercise submitted, the student's code running in a kernel whose
+   working folder is inside the copy, with a time limit per cell; then ``generate_feedback``
+   (hidden tests scrubbed, see grading/feedback.py) and the CSV export;
+3. the students' grades merged into one CSV (nbgrader's export columns), the feedback HTML copied
+   to ``FEEDBACK/<student>/<exercise>/<exercise>.html``.
+
+A submission that raises, loops or deletes files gets the points of the tests that pass, and the
+next student is graded whatever happens. Submissions run as your user: the copies protect the
+course from accidents and relative paths, not from a determined attacker (see grading/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from copy import deepcopy
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbgrader.api import Gradebook
+from nbgrader.apps import NbGraderAPI
+from nbgrader.plugins.export import CsvExportPlugin
+from sqlalchemy.exc import SAWarning
+from traitlets.config import Config, PyFileConfigLoader
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = ROOT / "solutions"
+DEFAULT_OUT = ROOT / "grading" / "out" / "grades.csv"
+DEFAULT_DATA = ROOT / "data" / "generated"
+
+
+@dataclass
+class Result:
+    """One student's grade for one exercise, how long it took and what went wrong."""
+
+    student: str
+    exercise: str
+    score: float = 0.0
+    max_score: float = 0.0
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+
+class GradingError(Exception):
+    """The grading cannot start (no submissions, no data): one clear message."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "submissions", type=Path, help="folder of <student>/<exercise>/<exercise>.ipynb"
+    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the grades CSV to write")
+    parser.add_argument(
+        "--feedback", type=Path, help="feedback folder (default: 'feedback' next to --out)"
+    )
+    parser.add_argument(
+        "--timeout", type=int, help="time limit per cell in seconds (default: nbgrader_config.py)"
+    )
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the course data folder")
+    args = parser.parse_args(argv)
+    feedback = args.feedback or args.out.parent / "feedback"
+    try:
+        results = grade(args.submissions, args.out, feedback, timeout=args.timeout, data=args.data)
+    except GradingError as error:
+        print(f"grade: {error}", file=sys.stderr)
+        return 2
+    print_summary(results, args.out, feedback)
+    return 0
+
+
+def grade(
+    submissions: Path,
+    out: Path,
+    feedback: Path,
+    *,
+    timeout: int | None = None,
+    data: Path = DEFAULT_DATA,
+) -> list[Result]:
+    """Grade every submission; write the grades CSV and the feedback; return the results."""
+    found = find_submissions(submissions)
+    if not (data / "manifest.json").is_file():
+        raise GradingError(f"no course data in {data}: run `make data` first")
+    config = course_config(timeout)
+    results, rows = [], []
+    with warnings.catch_warnings(), Course() as template:
+        # nbgrader's own gradebook code trips this SQLAlchemy warning on every autograde.
+        warnings.filterwarnings("ignore", "Object of type <Submitted", SAWarning)
+        max_scores = make_course(template, data, config)
+        for student, notebooks in found.items():
+            with template.clone() as course:
+                try:
+                    student_results, student_rows = grade_student(
+                        course, student, notebooks, feedback / student, config
+                    )
+                except Exception as error:  # noqa: BLE001 (a failure never stops the others)
+                    traceback.print_exc()
+                    student_results, student_rows = ungraded(student, notebooks, max_scores, error)
+            results += student_results
+            rows += student_rows
+    write_grades(rows, out)
+    return results
+
+
+class Course:
+    """A temporary course folder and its gradebook, in a fresh temporary folder of their own.
+
+    Nothing of another course copy is reachable from one by a relative path; the gradebook sits
+    beside the course folder, not in it. Used as a context manager: removed on exit.
+    """
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="skewcheck-grading-"))
+        self.folder = self.root / "course"
+        self.gradebook = self.root / "gradebook.db"
+
+    def __enter__(self) -> Course:  # noqa: PYI034 (typing.Self needs Python 3.11)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def clone(self) -> Course:
+        """A new course with a copy of this one's folder and gradebook."""
+        other = Course()
+        shutil.copytree(self.folder, other.folder)
+        shutil.copy(self.gradebook, other.gradebook)
+        return other
+
+    def api(self, config: Config) -> NbGraderAPI:
+        """nbgrader's API on this course and its gradebook."""
+        config = deepcopy(config)
+        config.CourseDirectory.root = str(self.folder)
+        config.CourseDirectory.db_url = f"sqlite:///{self.gradebook}"
+        return NbGraderAPI(config=config)
+
+
+def ungraded(
+    student: str, notebooks: dict[str, Path], max_scores: dict[str, float], error: Exception
+) -> tuple[list[Result], list[dict]]:
+    """Zero for every exercise of a student whose grading broke, with the reason."""
+    problem = f"grading failed: {type(error).__name__}: {error}"
+    results = [Result(student, name, 0.0, max_scores[name], 0.0, [problem]) for name in notebooks]
+    rows = [
+        {
+            "assignment": name,
+            "duedate": "",
+            "timestamp": "",
+            "student_id": student,
+            "last_name": "",
+            "first_name": "",
+            "email": "",
+            "raw_score": "0.0",
+            "late_submission_penalty": "0.0",
+            "score": "0.0",
+            "max_score": str(max_score),
+        }
+        for name, max_score in max_scores.items()
+    ]
+    return results, rows
+
+
+def find_submissions(submissions: Path) -> dict[str, dict[str, Path]]:
+    """{student: {exercise: notebook}} for every known exercise in the submissions folder."""
+    if not submissions.is_dir():
+        raise GradingError(f"{submissions} is not a folder of <student>/<exercise>/ submissions")
+    known = {path.name for path in SOLUTIONS.iterdir() if path.is_dir()}
+    found: dict[str, dict[str, Path]] = {}
+    for student_dir in sorted(p for p in submissions.iterdir() if p.is_dir()):
+        found[student_dir.name] = {}
+        for exercise_dir in sorted(p for p in student_dir.iterdir() if p.is_dir()):
+            notebook = exercise_dir / f"{exercise_dir.name}.ipynb"
+            if exercise_dir.name not in known:
+                print(f"skipped {exercise_dir}: no exercise of that name in solutions/")
+            elif not notebook.is_file():
+                print(f"skipped {exercise_dir}: it should hold {notebook.name}")
+            else:
+                found[student_dir.name][exercise_dir.name] = notebook
+    if not found:
+        raise GradingError(f"no <student>/ folder in {submissions}")
+    return found
+
+
+def course_config(timeout: int | None) -> Config:
+    """The settings of nbgrader_config.py, with an optional time limit per cell."""
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
+    if timeout is not None:
+        config.Execute.timeout = timeout
+    return config
+
+
+def make_course(course: Course, data: Path, config: Config) -> dict[str, float]:
+    """Fill a course with the solutions, the data and a gradebook holding every exercise.
+
+    Returns each exercise's maximum score. The student versions land in <course>/exercises.
+    """
+    shutil.copytree(SOLUTIONS, course.folder / "solutions", ignore=shutil.ignore_patterns(".*"))
+    shutil.copytree(data, course.folder / "data" / "generated")
+    api = course.api(config)
+    bin_dir = str(Path(sys.executable).parent)  # generate_assignment runs `alembic` from there
+    for exercise in sorted(path.name for path in (course.folder / "solutions").iterdir()):
+        with environment(PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"):
+            outcome = api.generate_assignment(exercise, force=True, create=True)
+        if not outcome["success"]:
+            raise GradingError(f"generate_assignment {exercise} failed:\n{outcome.get('error')}")
+    with Gradebook(api.coursedir.db_url) as gradebook:
+        return {assignment.name: assignment.max_score for assignment in gradebook.assignments}
+
+
+def grade_student(
+    course: Course, student: str, notebooks: dict[str, Path], feedback: Path, config: Config
+) -> tuple[list[Result], list[dict]]:
+    """Autograde one student's notebooks in their own course copy; feedback and grade rows.
+
+    The student's kernels run with the copy's data folder (COURSE_DATA_DIR), never the caller's.
+    """
+    api, folder = course.api(config), course.folder
+    results = []
+    with environment(COURSE_DATA_DIR=str(folder / "data" / "generated")):
+        for exercise, notebook in notebooks.items():
+            results.append(autograde(api, folder, student, exercise, notebook))
+    for result in results:
+        outcome = api.generate_feedback(result.exercise, student, force=True)
+        if not outcome["success"]:
+            result.problems.append(f"no feedback: {last_line(outcome.get('error', ''))}")
+    copy_feedback(folder / "feedback" / student, feedback)
+    rows = export_grades(api, course.root / "grades.csv")
+    scores = {row["assignment"]: row for row in rows}
+    for result in results:
+        result.score = float(scores[result.exercise]["score"] or 0)
+        result.max_score = float(scores[result.exercise]["max_score"] or 0)
+    return results, rows
+
+
+def autograde(
+    api: NbGraderAPI, folder: Path, student: str, exercise: str, notebook: Path
+) -> Result:
+    """Submit one notebook into the course folder and autograde it, timed."""
+    submitted = folder / "submitted" / student / exercise
+    submitted.mkdir(parents=True)
+    shutil.copy(notebook, submitted / notebook.name)
+    result = Result(student, exercise)
+    started = time.perf_counter()
+    outcome = api.autograde(exercise, student, force=True, create=True)
+    result.seconds = time.perf_counter() - started
+    if not outcome["success"]:
+        result.problems.append(f"autograde failed: {last_line(outcome.get('error', ''))}")
+    result.problems += notebook_problems(folder / "autograded" / student / exercise / notebook.name)
+    return result
+
+
+@contextlib.contextmanager
+def environment(**variables: str):
+    """Set environment variables (seen by the kernels nbgrader starts), then restore them."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def last_line(text: str) -> str:
+    """The last non-empty line of a log or traceback."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "no details"
+
+
+def notebook_problems(autograded: Path) -> list[str]:
+    """One line per cell that ended in an error: its grade id (or number) and the error name."""
+    if not autograded.is_file():
+        return ["no autograded notebook"]
+    problems = []
+    for number, cell in enumerate(nbformat.read(autograded, as_version=4).cells, start=1):
+        for output in cell.get("outputs", []):
+            if output.output_type == "error":
+                name = cell.metadata.get("nbgrader", {}).get("grade_id", f"cell {number}")
+                problems.append(f"{name}: {output.ename}")
+    return problems
+
+
+def copy_feedback(source: Path, destination: Path) -> None:
+    """Copy every feedback HTML file, keeping <exercise>/<file>.html."""
+    for html in sorted(source.glob("*/*.html")):
+        target = destination / html.parent.name / html.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(html, target)
+
+
+def export_grades(api: NbGraderAPI, path: Path) -> list[dict]:
+    """nbgrader's CSV export of one course copy, as rows."""
+    with Gradebook(api.coursedir.db_url) as gradebook:
+        CsvExportPlugin(to=str(path), parent=api).export(gradebook)
+    with path.open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def write_grades(rows: list[dict], out: Path) -> None:
+    """One CSV with nbgrader's export columns, sorted by student then exercise."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = sorted(rows, key=lambda row: (row["student_id"], row["assignment"]))
+    with out.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]) if rows else [])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def print_summary(results: list[Result], out: Path, feedback: Path) -> None:
+    """One line per graded notebook: score, time and the cells that failed."""
+    for result in results:
+        problems = "; ".join(result.problems) or "every cell ran"
+        print(
+            f"{result.student:<14} {result.exercise:<34} {result.score:g}/{result.max_score:g}"
+            f"  {result.seconds:5.1f} s  {problems}"
+        )
+    print(f"grades: {out}\nfeedback: {feedback}/<student>/<exercise>/")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
