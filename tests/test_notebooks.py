@@ -30,7 +30,7 @@ OBJECTIVES = re.compile(r"you will be able to|learning objectives", re.IGNORECAS
 TAKEAWAYS = re.compile(r"^#{1,6}\s*key takeaways", re.IGNORECASE | re.MULTILINE)
 DOWNLOAD = re.compile(
     r"https?://"
-    r"|\burllib\b"
+    r"|\burllib\.request\b|\burllib2\b|\burllib3\b|\burlopen\b|\burlretrieve\b"  # urllib.parse is fine
     r"|^\s*(?:import|from)\s+requests\b"
     r"|\brequests\.(?:get|post|put|head|request|Session)\b"
     r"|\bwget\b|\bcurl\b"
@@ -168,6 +168,7 @@ def good_notebook() -> nbformat.NotebookNode:
             outputs=[v4.new_output("stream", name="stdout", text="2\n")],
         ),
         v4.new_code_cell(
+            "from urllib.parse import urlsplit  # parsing an address downloads nothing\n"
             "requests = ['a serving request']  # a variable name, not the library",
             execution_count=2,
         ),
@@ -210,6 +211,7 @@ BROKEN = {
     ),
     "url": (_set_source(2, "frame = pl.read_csv('https://example.org/x.csv')"), "downloads"),
     "urllib": (_set_source(2, "import urllib.request"), "downloads"),
+    "urlopen": (_set_source(2, "from urllib.request import urlopen"), "downloads"),
     "requests library": (_set_source(2, "import requests"), "downloads"),
     "requests call": (_set_source(2, "page = requests.get(address)"), "downloads"),
     "pip": (_set_source(2, "%pip install polars"), "downloads"),
