@@ -43,24 +43,24 @@ with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
     print(s.getsockname()[1])')
 
-redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
-    --daemonize yes --pidfile "$pidfile" --dir "$workdir" --logfile "$workdir/redis.log"
-
 ready=no
-for _ in $(seq 50); do  # up to 5 s to accept connections
-    if [ -s "$pidfile" ] && "${PYTHON:-python3}" -c 'import socket, sys
+if redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
+    --daemonize yes --pidfile "$pidfile" --dir "$workdir" --logfile "$workdir/redis.log"; then
+    for _ in $(seq 50); do  # up to 5 s to accept connections
+        if [ -s "$pidfile" ] && "${PYTHON:-python3}" -c 'import socket, sys
 socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=0.2).close()' "$port" 2>/dev/null; then
-        ready=yes
-        break
-    fi
-    sleep 0.1
-done
+            ready=yes
+            break
+        fi
+        sleep 0.1
+    done
+fi
 
 if [ "$ready" = yes ]; then
     export REDIS_URL="redis://127.0.0.1:$port"
 else
-    echo "with-redis: redis-server did not start, running without Redis:" >&2
-    cat "$workdir/redis.log" >&2
+    echo "with-redis: redis-server did not start, running without Redis" >&2
+    if [ -s "$workdir/redis.log" ]; then cat "$workdir/redis.log" >&2; fi
 fi
 
 "$@"
