@@ -3,6 +3,8 @@
 Compare the feature values a model was trained on (offline) with the values it was served
 (online): row by row when entity keys are given, and always as distributions. Every
 skewed feature is flagged with the check that caught it and, where it can be told, the cause.
+Also: `audit_point_in_time` finds features from the future in a training set, and `profile`
+summarises training data once so later comparisons need not read it again.
 
 >>> import skewcheck
 >>> report = skewcheck.compare("offline.parquet", "serving_log.parquet",
@@ -12,6 +14,8 @@ skewed feature is flagged with the check that caught it and, where it can be tol
 
 from ._compare import compare
 from ._errors import SkewcheckInputError, SkewcheckWarning
+from ._pit import PitReport, audit_point_in_time
+from ._profile import Profile, compare_profile, merge_profiles, profile
 from ._report import Cause, Diagnosis, FeatureResult, Reason, SkewReport
 from ._version import __version__
 
@@ -19,10 +23,16 @@ __all__ = [
     "Cause",
     "Diagnosis",
     "FeatureResult",
+    "PitReport",
+    "Profile",
     "Reason",
     "SkewReport",
     "SkewcheckInputError",
     "SkewcheckWarning",
     "__version__",
+    "audit_point_in_time",
     "compare",
+    "compare_profile",
+    "merge_profiles",
+    "profile",
 ]

@@ -196,9 +196,8 @@ def _print(report) -> None:
 
     from ._terminal import summary_renderable
 
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=SUMMARY_WIDTH)  # logs and pipes: wide enough for one line per feature
+    # Logs and pipes (even when FORCE_COLOR makes rich think otherwise): one line per feature.
+    console = Console() if sys.stdout.isatty() else Console(width=SUMMARY_WIDTH)
     console.print(summary_renderable(report))
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -33,7 +33,7 @@ from ._report import (
     SkewReport,
     ValueResult,
 )
-from ._stats import distribution_test, histogram
+from ._stats import NUMERIC_ONLY_TESTS, distribution_test, histogram
 
 # Default tolerances. rel_tol follows math.isclose: 1e-9 forgives float64 summation order,
 # nothing more. A gap of 5 points in the null rate changes what the model sees on 1 row in 20.
@@ -60,10 +60,14 @@ class Settings:
     examples: int = DEFAULT_EXAMPLES
     tests: Mapping[str, str] | str | None = None
 
-    def test_for(self, name: str) -> str | None:
-        if isinstance(self.tests, str) or self.tests is None:
-            return self.tests
-        return self.tests.get(name)
+    def test_for(self, name: str, kind: str) -> str | None:
+        """The test asked for this feature; a test for all features applies where it can."""
+        if self.tests is None or isinstance(self.tests, str):
+            return None if self.tests in NUMERIC_ONLY_TESTS and kind != "numeric" else self.tests
+        test = self.tests.get(name)
+        if test in NUMERIC_ONLY_TESTS and kind != "numeric":
+            raise SkewcheckInputError(f"test {test!r} needs a numeric feature, but {name!r} is {kind}")
+        return test
 
 
 def compare(
@@ -89,6 +93,8 @@ def compare(
     ----------
     offline, online : path or frame
         Parquet, CSV or NDJSON paths, or polars, pandas or pyarrow tables. Offline first.
+        Offline may also be a `Profile` (or its .json file): then only distributions, null
+        rates and schemas are compared, against the profile's statistics.
     keys : str or list of str, optional
         Entity key columns. With keys, rows are joined and compared value by value;
         without, only distributions, schema and null rates are compared.
@@ -136,6 +142,11 @@ def compare(
     >>> report.passed, report["spend"].values.mismatched
     (False, 1)
     """
+    from ._profile import compare_profile, is_profile  # here: _profile builds on this module
+
+    if is_profile(offline):
+        return compare_profile(offline, online, keys=keys, timestamp=timestamp, features=features, tests=tests,
+                               null_rate_tolerance=null_rate_tolerance)
     key_list = [keys] if isinstance(keys, str) else list(keys or [])
     if timestamp and not key_list:
         raise SkewcheckInputError(f"--timestamp {timestamp!r} needs at least one --key to join on")
@@ -166,7 +177,7 @@ def compare(
                 for name, job in zip(chunk, jobs):
                     results.append(job.result())
                     advance(name)
-    notes = tuple(dict.fromkeys(f"{w.message}" for w in caught if issubclass(w.category, SkewcheckWarning)))
+    notes = tuple(sorted({f"{w.message}" for w in caught if issubclass(w.category, SkewcheckWarning)}))
     for note in notes:
         warnings.warn(note, SkewcheckWarning, stacklevel=2)
 
@@ -320,7 +331,7 @@ def _compare_feature(
     clean_off, clean_on = _clean(off, kind), _clean(on, kind)
     if kind in ("numeric", "categorical", "temporal") and clean_off.len() and clean_on.len():
         test_kind = "categorical" if kind == "categorical" else "numeric"
-        distribution = distribution_test(clean_off, clean_on, kind=test_kind, test=settings.test_for(name))
+        distribution = distribution_test(clean_off, clean_on, kind=test_kind, test=settings.test_for(name, test_kind))
         if distribution.drifted:
             reasons.append(Reason.DISTRIBUTION)
     elif kind in ("numeric", "categorical", "temporal"):
@@ -419,12 +430,12 @@ def _epoch(series: pl.Series) -> pl.Series:
 
 
 def _clean(series: pl.Series, kind: str) -> pl.Series:
-    """Values for the distribution test: no nulls, no NaN, temporal as epoch numbers."""
+    """Values for the distribution test: finite (no nulls, NaN or infinities), temporal as epoch numbers."""
     series = series.drop_nulls()
     if kind == "temporal":
         return _epoch(series)
     if series.dtype.is_float():
-        return series.drop_nans()
+        return series.filter(series.is_finite())
     return series
 
 

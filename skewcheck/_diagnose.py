@@ -99,7 +99,8 @@ def diagnose_values(
     groups.sort(key=lambda group: -group[0])
     (size, best), (other_size, other) = groups
     if best is None or best.explained < MIN_SHARE * size:
-        partial = f"; partly: {best.detail} ({best.explained / total:.0%})" if best and best.explained else ""
+        shown = best is not None and best.explained >= MENTION_SHARE * total
+        partial = f"; partly: {best.detail} ({best.explained / total:.0%})" if shown else ""
         return Diagnosis(Cause.UNKNOWN, f"no single pattern explains the {total:,} mismatching pairs{partial}"), False
     detail = f"{best.detail} on {best.explained / total:.1%} of mismatching pairs"
     if other is not None and other.explained >= MIN_SHARE * other_size and other.explained >= MENTION_SHARE * total:
@@ -227,7 +228,9 @@ def _offset(x: np.ndarray, y: np.ndarray) -> Finding | None:
 
 def _category_remap(values: pl.DataFrame) -> Finding | None:
     """A consistent one-to-one relabelling: each offline label always becomes the same online label."""
-    pairs = values.group_by("offline", "online").len().sort("len", descending=True)
+    pairs = values.group_by("offline", "online").len().sort(
+        ["len", "offline", "online"], descending=[True, False, False], nulls_last=True
+    )
     mapping = pairs.unique(subset="offline", keep="first", maintain_order=True)
     mapping = mapping.unique(subset="online", keep="first", maintain_order=True)
     explained = int(mapping.get_column("len").sum())

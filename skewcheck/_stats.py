@@ -26,8 +26,6 @@ from types import MappingProxyType
 
 import numpy as np
 import polars as pl
-import scipy.spatial.distance
-import scipy.stats
 
 from ._errors import SkewcheckWarning
 
@@ -73,7 +71,7 @@ DEFAULT_THRESHOLDS: Mapping[str, float] = MappingProxyType(
 )
 
 _P_VALUE_TESTS = ("ks", "chisquare")
-_NUMERIC_ONLY_TESTS = ("ks", "wasserstein")
+NUMERIC_ONLY_TESTS = ("ks", "wasserstein")
 # Evidently: a reference of at most this many rows is "small" (tests with p-values), above it
 # "large" (distances, since p-values of huge samples flag negligible differences).
 _SMALL_REFERENCE = 1000
@@ -231,7 +229,7 @@ def distribution_test(
         test = default_test(kind, offline.len(), _count_unique(both, limit=_FEW_VALUES + 1))
     elif test not in TESTS:
         raise ValueError(f"unknown test {test!r}: expected one of {', '.join(TESTS)}")
-    if test in _NUMERIC_ONLY_TESTS and kind != "numeric":
+    if test in NUMERIC_ONLY_TESTS and kind != "numeric":
         raise ValueError(f"test {test!r} needs a numeric feature, got kind {kind!r}")
     threshold = DEFAULT_THRESHOLDS[test] if threshold is None else float(threshold)
     p_value: float | None = None
@@ -278,7 +276,9 @@ def ks_2samp(offline: pl.Series, online: pl.Series) -> tuple[float, float]:
     """
     if _warn_if_empty(offline, online):
         return math.nan, math.nan
-    result = scipy.stats.ks_2samp(_floats(offline), _floats(online))
+    from scipy.stats import ks_2samp as scipy_ks_2samp  # SciPy loads slowly: only when needed
+
+    result = scipy_ks_2samp(_floats(offline), _floats(online))
     return float(result.statistic), float(result.pvalue)
 
 
@@ -380,7 +380,9 @@ def jensenshannon(offline: pl.Series, online: pl.Series, *, kind: str) -> float:
     if _warn_if_empty(offline, online):
         return math.nan
     reference, current = frequencies(offline, online, kind=kind)
-    return float(scipy.spatial.distance.jensenshannon(reference, current))
+    from scipy.spatial.distance import jensenshannon as scipy_jensenshannon
+
+    return float(scipy_jensenshannon(reference, current))
 
 
 def psi(offline: pl.Series, online: pl.Series, *, kind: str) -> float:
@@ -461,7 +463,9 @@ def chi_squared(offline: pl.Series, online: pl.Series, *, kind: str) -> tuple[fl
     table = np.vstack(_binned_counts(offline, online, kind=kind))
     # Sturges bins can be empty in both samples; such a column has no expected count.
     table = table[:, table.sum(axis=0) > 0]
-    result = scipy.stats.chi2_contingency(table, correction=False)
+    from scipy.stats import chi2_contingency
+
+    result = chi2_contingency(table, correction=False)
     return float(result.statistic), float(result.pvalue)
 
 
@@ -493,7 +497,14 @@ def histogram(offline: pl.Series, online: pl.Series, *, kind: str, bins: int = 3
         raise ValueError(f"bins must be at least 1, got {bins}")
     if kind == "numeric":
         reference, current = _floats(offline), _floats(online)
-        edges = np.histogram_bin_edges(np.concatenate([reference, current]), bins=bins)
+        combined = np.concatenate([reference, current])
+        combined = combined[np.isfinite(combined)]
+        try:
+            edges = np.histogram_bin_edges(combined, bins=bins)
+        except ValueError:  # a range too narrow for `bins` distinct float edges: one bin
+            edges = np.array([np.nextafter(combined.min(), -np.inf), np.nextafter(combined.max(), np.inf)])
+        if combined.size:  # linspace over a range near the largest float can fall short of the maximum
+            edges[-1] = max(edges[-1], combined.max())
         return Histogram(
             kind=kind,
             edges=edges.tolist(),
@@ -588,7 +599,10 @@ def _bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     (then correct it against the same ``np.linspace`` edges) instead of sorting the values,
     which gives the same counts many times faster.
     """
-    return np.histogram(values, bins=edges.size - 1, range=(edges[0], edges[-1]))[0]
+    try:
+        return np.histogram(values, bins=edges.size - 1, range=(edges[0], edges[-1]))[0]
+    except ValueError:  # a range wider than the largest float: count against the edges themselves
+        return np.histogram(values, edges)[0]
 
 
 def _value_counts(

@@ -54,7 +54,7 @@ def summary_renderable(report: SkewReport) -> Group:
 def render_summary(report: SkewReport, *, width: int | None = None) -> str:
     """The summary as plain text (no colour), e.g. for logs and `str(report)`."""
     buffer = io.StringIO()
-    Console(file=buffer, width=width or 140, color_system=None, force_terminal=False).print(
+    Console(file=buffer, width=width or 140, color_system=None, force_terminal=False, force_jupyter=False).print(
         summary_renderable(report)
     )
     return buffer.getvalue()

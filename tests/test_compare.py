@@ -235,3 +235,22 @@ def test_pandas_nullable_and_categorical_columns_load():
     report = skewcheck.compare(offline, offline.copy(), keys="k")
     assert report.passed and report["c"].kind == "categorical"
     assert report["x"].nulls.offline_rate == pytest.approx(1 / 3)
+
+
+def test_a_numeric_test_for_all_features_leaves_categorical_ones_their_default():
+    frame = pl.DataFrame({"c": ["a", "b"] * 10, "x": [1.0, 2.0] * 10})
+    report = skewcheck.compare(frame, frame, tests="wasserstein")
+    assert report["x"].distribution.test == "wasserstein"
+    assert report["c"].distribution.test == "chisquare"
+    with pytest.raises(skewcheck.SkewcheckInputError, match="'c' is categorical"):
+        skewcheck.compare(frame, frame, tests={"c": "ks"})
+
+
+def test_a_profile_stands_in_for_the_offline_data(tmp_path):
+    offline, online = _frames(rows=3000)
+    shifted = online.with_columns(pl.col("spend") * 3)
+    path = tmp_path / "profile.json"
+    skewcheck.profile(offline).to_json(path)
+    assert skewcheck.compare(path, online).passed
+    report = skewcheck.compare(path, shifted)
+    assert [f.name for f in report.skewed] == ["spend"]

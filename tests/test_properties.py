@@ -40,7 +40,7 @@ def _comparable(report: skewcheck.SkewReport) -> dict:
     return data
 
 
-quiet = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+quiet = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @quiet

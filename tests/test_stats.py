@@ -560,3 +560,19 @@ def test_categorical_histogram_lists_the_top_categories():
 def test_histogram_of_an_empty_side_has_zero_counts():
     result = histogram(floats([1.0, 2.0]), floats([]), kind="numeric", bins=4)
     assert sum(result.offline) == 2 and result.online == [0, 0, 0, 0]
+
+
+def test_histogram_of_a_huge_near_constant_sample_has_one_bin():
+    # 30 equal-width bins cannot be told apart at this magnitude (float spacing is 0.25).
+    hist = histogram(pl.Series([1.7e15] * 5), pl.Series([1.7e15] * 3), kind="numeric")
+    assert len(hist.edges) == 2 and hist.offline == [5] and hist.online == [3]
+
+
+def test_histogram_ignores_infinities():
+    hist = histogram(pl.Series([0.0, float("inf")]), pl.Series([1.0, float("-inf")]), kind="numeric")
+    assert sum(hist.offline) == 1 and sum(hist.online) == 1
+
+
+def test_histogram_of_a_range_wider_than_the_largest_float():
+    hist = histogram(pl.Series([0.0]), pl.Series([1.7976e308, -9.9792e291]), kind="numeric")
+    assert sum(hist.offline) == 1 and sum(hist.online) == 2
