@@ -38,8 +38,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 # Instructors (grading/README.md): make exercises - regenerate exercises/ from solutions/;
-# make grade SUBMISSIONS=dir [OUT=grades.csv] - autograde dir/<student>/<exercise>/<exercise>.ipynb.
-OUT ?= grading/out/grades.csv
+# make grade SUBMISSIONS=dir [OUT=grades.csv] [JOBS=2] - autograde dir/<student>/<exercise>/<exercise>.ipynb.
+OUT  ?= grading/out/grades.csv
+JOBS ?= 2
 .PHONY: exercises grade
 
 exercises: $(STAMP)
@@ -47,7 +48,7 @@ exercises: $(STAMP)
 
 grade: $(STAMP) $(DATA)
 	$(if $(SUBMISSIONS),,$(error usage: make grade SUBMISSIONS=folder [OUT=grades.csv]))
-	$(BIN)/python -m grading.grade "$(SUBMISSIONS)" --out "$(OUT)"
+	$(BIN)/python -m grading.grade "$(SUBMISSIONS)" --out "$(OUT)" --jobs $(JOBS)
 
 # Re-pin every package after a change to pyproject.toml (needs the package registry).
 constraints:

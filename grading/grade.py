@@ -1,6 +1,6 @@
 """Grade a folder of submissions with nbgrader, in one command.
 
-Usage: python -m grading.grade SUBMISSIONS [--out CSV] [--feedback DIR] [--timeout SECONDS]
+Usage: python -m grading.grade SUBMISSIONS [--out CSV] [--feedback DIR] [--timeout S] [--jobs N]
 
 SUBMISSIONS holds ``<student>/<exercise>/<exercise>.ipynb``. This runs the nbgrader sequence of
 grading/README.md with the settings of nbgrader_config.py, through nbgrader's Python API (nbgrader
@@ -33,8 +33,10 @@ import tempfile
 import time
 import traceback
 import warnings
+from concurrent.futures import ProcessPoolExecutor
 from copy import deepcopy
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import nbformat
@@ -79,10 +81,18 @@ def main(argv: list[str] | None = None) -> int:
         "--timeout", type=int, help="time limit per cell in seconds (default: nbgrader_config.py)"
     )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the course data folder")
+    parser.add_argument("--jobs", type=int, default=1, help="students graded at once (default 1)")
     args = parser.parse_args(argv)
     feedback = args.feedback or args.out.parent / "feedback"
     try:
-        results = grade(args.submissions, args.out, feedback, timeout=args.timeout, data=args.data)
+        results = grade(
+            args.submissions,
+            args.out,
+            feedback,
+            timeout=args.timeout,
+            data=args.data,
+            jobs=args.jobs,
+        )
     except GradingError as error:
         print(f"grade: {error}", file=sys.stderr)
         return 2
@@ -97,30 +107,46 @@ def grade(
     *,
     timeout: int | None = None,
     data: Path = DEFAULT_DATA,
+    jobs: int = 1,
 ) -> list[Result]:
-    """Grade every submission; write the grades CSV and the feedback; return the results."""
+    """Grade every submission; write the grades CSV and the feedback; return the results.
+
+    With ``jobs`` > 1, that many students are graded at once, each in a process of its own.
+    """
     found = find_submissions(submissions)
     if not (data / "manifest.json").is_file():
         raise GradingError(f"no course data in {data}: run `make data` first")
-    config = course_config(timeout)
-    results, rows = [], []
-    with warnings.catch_warnings(), Course() as template:
+    with Course() as template:
+        max_scores = make_course(template, data, course_config(timeout))
+        grade_one = partial(grade_in_copy, template, max_scores, feedback, timeout)
+        if jobs > 1:
+            with ProcessPoolExecutor(jobs) as pool:
+                graded = list(pool.map(grade_one, found.items()))
+        else:
+            graded = [grade_one(item) for item in found.items()]
+    write_grades([row for _, rows in graded for row in rows], out)
+    return [result for results, _ in graded for result in results]
+
+
+def grade_in_copy(
+    template: Course,
+    max_scores: dict[str, float],
+    feedback: Path,
+    timeout: int | None,
+    submission: tuple[str, dict[str, Path]],
+) -> tuple[list[Result], list[dict]]:
+    """Grade one student in a fresh copy of the template course. Never raises."""
+    student, notebooks = submission
+    with warnings.catch_warnings(), template.clone() as course:
         # nbgrader's own gradebook code trips this SQLAlchemy warning on every autograde.
         warnings.filterwarnings("ignore", "Object of type <Submitted", SAWarning)
-        max_scores = make_course(template, data, config)
-        for student, notebooks in found.items():
-            with template.clone() as course:
-                try:
-                    student_results, student_rows = grade_student(
-                        course, student, notebooks, feedback / student, config
-                    )
-                except Exception as error:  # noqa: BLE001 (a failure never stops the others)
-                    traceback.print_exc()
-                    student_results, student_rows = ungraded(student, notebooks, max_scores, error)
-            results += student_results
-            rows += student_rows
-    write_grades(rows, out)
-    return results
+        try:
+            return grade_student(
+                course, student, notebooks, feedback / student, course_config(timeout)
+            )
+        except Exception as error:  # noqa: BLE001 (a failure never stops the others)
+            traceback.print_exc()
+            return ungraded(student, notebooks, max_scores, error)
 
 
 class Course:
