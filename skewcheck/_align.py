@@ -19,6 +19,8 @@ from ._io import Source
 OFFLINE_ROW = "__skewcheck_offline_row"
 ONLINE_ROW = "__skewcheck_online_row"
 OFFLINE_TS = "__skewcheck_offline_timestamp"
+KEY_HASH = "__skewcheck_key_hash"
+HASH_SEED = 20_260_101
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,7 @@ def align(
         )
         offline_unmatched = left.height - pairs.get_column(OFFLINE_ROW).n_unique()
     else:
-        pairs = left.join(right, on=on, how="inner").sort(OFFLINE_ROW).select(OFFLINE_ROW, ONLINE_ROW, *on)
+        pairs = _exact_join(left, right, offline_keys, online_keys, on)
         offline_unmatched = left.height - pairs.height
     counts = RowCounts(
         offline=offline.rows,
@@ -193,7 +195,30 @@ def align(
 
 
 def _first_per_key(keyed: pl.DataFrame, on: list[str], row: str) -> tuple[pl.DataFrame, int]:
-    """The first row of each key, with its row number; and how many rows repeat a key."""
-    keyed = keyed.with_row_index(row)
+    """The first row of each key, with its row number and key hash; and how many rows repeat a key.
+
+    Distinct hashes prove distinct keys, so the costly order-keeping `unique` runs only when
+    some hash repeats (a duplicate key, or a rare collision that `unique` then tells apart).
+    """
+    keyed = keyed.with_row_index(row).with_columns(pl.struct(on).hash(HASH_SEED).alias(KEY_HASH))
+    if keyed.get_column(KEY_HASH).n_unique() == keyed.height:
+        return keyed, 0
     first = keyed.unique(subset=on, keep="first", maintain_order=True)
     return first, keyed.height - first.height
+
+
+def _exact_join(
+    left: pl.DataFrame, right: pl.DataFrame, offline_keys: pl.DataFrame, online_keys: pl.DataFrame, on: list[str]
+) -> pl.DataFrame:
+    """Matched row pairs, in offline row order: joined on the key hash (one fast column),
+    then checked column by column so that a hash collision never pairs different keys."""
+    pairs = left.select(OFFLINE_ROW, KEY_HASH).join(
+        right.select(ONLINE_ROW, KEY_HASH), on=KEY_HASH, how="inner", maintain_order="left"
+    )
+    offline_rows, online_rows = pairs.get_column(OFFLINE_ROW), pairs.get_column(ONLINE_ROW)
+    keys = offline_keys.select(on)[offline_rows]
+    same = pl.select(
+        pl.all_horizontal(keys.get_column(c) == online_keys.get_column(c).gather(online_rows) for c in on)
+        .fill_null(False)  # null keys never match
+    ).to_series()
+    return pl.concat([pairs.select(OFFLINE_ROW, ONLINE_ROW), keys], how="horizontal").filter(same)

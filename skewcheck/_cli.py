@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="share of matched rows that may disagree before a feature is skewed (default 0)")
     cmp.add_argument("--test", metavar="NAME",
                      help="one distribution test for every feature: ks, wasserstein, jensenshannon, chisquare, psi, linf")
+    cmp.add_argument("--no-diagnosis", action="store_true", help="skip naming the causes (a little faster)")
     cmp.add_argument("--json", metavar="PATH", help="write the JSON report here")
     cmp.add_argument("--html", metavar="PATH", help="write the HTML report here")
     cmp.add_argument("--quiet", action="store_true", help="print nothing; use the exit code")
@@ -131,7 +132,7 @@ def _compare(args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore", SkewcheckWarning)  # they are in the report's warnings
         report = compare(
             args.offline, args.online, keys=args.key, timestamp=args.timestamp, features=args.features,
-            asof=args.asof, asof_tolerance=args.asof_tolerance,
+            asof=args.asof, asof_tolerance=args.asof_tolerance, diagnose=not args.no_diagnosis,
             tests=args.test, progress=False if (args.no_progress or args.quiet) else None, **options,
         )
     _write_reports(report, args.json, args.html)

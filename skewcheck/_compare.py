@@ -46,6 +46,7 @@ DEFAULT_EXAMPLES = 5
 SAMPLE_PAIRS = 200
 # Bytes of feature data read per step: bounds memory on wide, long inputs.
 CHUNK_BYTES = 64 * 1024 * 1024
+WORKERS = os.cpu_count() or 1
 DOMAIN_EXAMPLES = 5
 
 
@@ -59,6 +60,7 @@ class Settings:
     null_rate_tolerance: float = DEFAULT_NULL_RATE_TOLERANCE
     examples: int = DEFAULT_EXAMPLES
     tests: Mapping[str, str] | str | None = None
+    diagnose: bool = True
 
     def test_for(self, name: str, kind: str) -> str | None:
         """The test asked for this feature; a test for all features applies where it can."""
@@ -85,6 +87,7 @@ def compare(
     null_rate_tolerance: float = DEFAULT_NULL_RATE_TOLERANCE,
     tests: str | Mapping[str, str] | None = None,
     examples: int = DEFAULT_EXAMPLES,
+    diagnose: bool = True,
     progress: bool | None = None,
 ) -> SkewReport:
     """Compare offline (training) feature values with online (served) ones.
@@ -121,6 +124,9 @@ def compare(
         and size as Evidently does.
     examples : int
         Mismatching pairs kept per feature.
+    diagnose : bool
+        Name the likely cause of each feature's mismatches, and of rows that do not join
+        (default True; turning it off saves a little time on very large inputs).
     progress : bool, optional
         Show progress on stderr; default: when stderr is a terminal.
 
@@ -150,15 +156,16 @@ def compare(
     key_list = [keys] if isinstance(keys, str) else list(keys or [])
     if timestamp and not key_list:
         raise SkewcheckInputError(f"--timestamp {timestamp!r} needs at least one --key to join on")
-    settings = Settings(abs_tol, rel_tol, max_mismatch_rate, null_rate_tolerance, examples, tests)
+    settings = Settings(abs_tol, rel_tol, max_mismatch_rate, null_rate_tolerance, examples, tests, diagnose)
     off, on = load(offline, role="offline"), load(online, role="online")
     names = _feature_names(off, on, key_list, timestamp, features)
     alignment = None
     if key_list:
         alignment = align(off, on, keys=key_list, timestamp=timestamp, asof=asof, tolerance=asof_tolerance)
-        rows_diagnosis = diagnose_rows(alignment.offline_keys, alignment.online_keys, key_list, timestamp,
-                                       alignment.counts.matched)
-        alignment = replace(alignment, counts=replace(alignment.counts, diagnosis=rows_diagnosis))
+        if diagnose:
+            rows_diagnosis = diagnose_rows(alignment.offline_keys, alignment.online_keys, key_list, timestamp,
+                                           alignment.counts.matched)
+            alignment = replace(alignment, counts=replace(alignment.counts, diagnosis=rows_diagnosis))
     elif asof:
         raise SkewcheckInputError("an as-of join needs --key and --timestamp")
 
@@ -166,7 +173,7 @@ def compare(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SkewcheckWarning)
         # Features of a chunk are compared in threads: numpy and polars release the GIL.
-        pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
+        pool = ThreadPoolExecutor(max_workers=WORKERS)
         with _progress(len(names), enabled=progress) as advance, pool:
             for chunk in _chunks(names, max(off.rows, on.rows)):
                 off_columns, on_columns = _read(off, chunk), _read(on, chunk)
@@ -233,7 +240,8 @@ def _feature_names(
 
 
 def _chunks(names: list[str], rows: int) -> Iterator[list[str]]:
-    per_chunk = max(1, CHUNK_BYTES // max(1, rows * 8 * 2))
+    """Features read together: within the memory budget, but enough to keep every core busy."""
+    per_chunk = max(WORKERS, CHUNK_BYTES // max(1, rows * 8 * 2))
     for start in range(0, len(names), per_chunk):
         yield names[start : start + per_chunk]
 
@@ -317,9 +325,10 @@ def _compare_feature(
         values, mismatch = _compare_values(off, on, alignment, kind, settings)
         if values.mismatched and values.mismatch_rate > settings.max_mismatch_rate:
             reasons.append(Reason.VALUES)
-            diagnosis, benign = _diagnose(off, on, alignment, mismatch, kind, settings)
-            if benign:
-                reasons.remove(Reason.VALUES)
+            if settings.diagnose:
+                diagnosis, benign = _diagnose(off, on, alignment, mismatch, kind, settings)
+                if benign:
+                    reasons.remove(Reason.VALUES)
         if Reason.TYPE in reasons:
             diagnosis = diagnose_type(*(side.gather(alignment.pairs.get_column(row)) for side, row in
                                         zip(original, (OFFLINE_ROW, ONLINE_ROW))))
@@ -458,22 +467,20 @@ def _compare_values(
     else:
         equal = offline == online
         diff = pl.lit(None, dtype=pl.Float64)
-    flags = frame.select(
-        null_offline_only=offline.is_null() & online.is_not_null(),
-        null_online_only=offline.is_not_null() & online.is_null(),
-        value_mismatch=both & ~equal,
-        diff=diff,
-    )
-    mismatch = flags.get_column("null_offline_only") | flags.get_column("null_online_only") | flags.get_column(
-        "value_mismatch"
-    )
-    max_diff = flags.get_column("diff").max()
+    null_offline_only = offline.is_null() & online.is_not_null()
+    null_online_only = offline.is_not_null() & online.is_null()
+    mismatch = frame.select(null_offline_only | null_online_only | (both & ~equal)).to_series()
+    totals = frame.select(
+        null_offline_only.sum().alias("null_offline_only"),
+        null_online_only.sum().alias("null_online_only"),
+        diff.max().alias("max_diff"),
+    ).row(0, named=True)
     return ValueResult(
         compared=frame.height,
         mismatched=int(mismatch.sum()),
-        null_offline_only=int(flags.get_column("null_offline_only").sum()),
-        null_online_only=int(flags.get_column("null_online_only").sum()),
-        max_abs_diff=float(max_diff) if max_diff is not None else None,
+        null_offline_only=int(totals["null_offline_only"]),
+        null_online_only=int(totals["null_online_only"]),
+        max_abs_diff=float(totals["max_diff"]) if totals["max_diff"] is not None else None,
         examples=_examples(pairs, frame, mismatch, alignment.on, settings.examples),
         sample=_sample(frame, mismatch) if kind == "numeric" else (),
     ), mismatch
@@ -496,12 +503,11 @@ def _examples(pairs: pl.DataFrame, frame: pl.DataFrame, mismatch: pl.Series, on:
 
 
 def _sample(frame: pl.DataFrame, mismatch: pl.Series) -> tuple[tuple[float, float], ...]:
-    """A deterministic sample of numeric pairs for the scatter plot: mismatches first."""
-    numeric = frame.select(pl.all().cast(pl.Float64))
-    wrong = numeric.filter(mismatch).drop_nulls().head(SAMPLE_PAIRS // 4)
-    step = max(1, numeric.height // SAMPLE_PAIRS)
-    spread = numeric.gather_every(step).drop_nulls().head(SAMPLE_PAIRS - wrong.height)
-    return tuple(pl.concat([wrong, spread]).iter_rows())
+    """A deterministic sample of numeric pairs for the scatter plot: mismatches, then the rest."""
+    wrong = frame.filter(mismatch).drop_nulls().head(SAMPLE_PAIRS // 4)
+    right = frame.filter(~mismatch)
+    spread = right.gather_every(max(1, right.height // SAMPLE_PAIRS)).drop_nulls().head(SAMPLE_PAIRS - wrong.height)
+    return tuple(pl.concat([wrong, spread]).select(pl.all().cast(pl.Float64)).iter_rows())
 
 
 def _domain_gap(off: pl.Series, on: pl.Series) -> DomainGap | None:

@@ -85,6 +85,8 @@ _BINNED_ABOVE = 20
 _MIN_NORM = 0.001
 # Rows of each sample looked at before counting all distinct values (see _count_unique).
 _PROBE_ROWS = 10_000
+# Pieces of one period of the two quantile grids handled at once by the Wasserstein distance.
+_WASSERSTEIN_BLOCK = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -550,20 +552,24 @@ def _sorted_wasserstein(u: np.ndarray, v: np.ndarray) -> float:
     pattern repeats g times (every dv values of u and du values of v), so one period of
     indices and widths, computed with integer arithmetic, serves every row of the (g, dv)
     and (g, du) reshaped arrays: no merge of the two samples is needed. Pieces starting on
-    both grids (the first of each period) are counted once, on u's side.
+    both grids (the first of each period) are counted once, on u's side. The period is
+    walked in blocks, so temporaries stay small when n and m share no factor.
     """
     n, m = u.size, v.size
     g = math.gcd(n, m)
     du, dv = m // g, n // g
     u_rows, v_rows = u.reshape(g, dv), v.reshape(g, du)
-
+    area = 0.0
     # Pieces starting on u's grid, at units r * du of each period.
-    v_index, offset = np.divmod(np.arange(dv, dtype=np.int64) * du, dv)
-    area = _weighted_abs_sum(u_rows, v_rows[:, v_index], np.minimum(dv - offset, du))
+    for start in range(0, dv, _WASSERSTEIN_BLOCK):
+        r = np.arange(start, min(start + _WASSERSTEIN_BLOCK, dv), dtype=np.int64)
+        v_index, offset = np.divmod(r * du, dv)
+        area += _weighted_abs_sum(u_rows[:, r[0] : r[-1] + 1], v_rows[:, v_index], np.minimum(dv - offset, du))
     # Pieces starting on v's grid only, at units s * dv of each period (s = 0 is shared).
-    if du > 1:
-        u_index, offset = np.divmod(np.arange(1, du, dtype=np.int64) * dv, du)
-        area += _weighted_abs_sum(v_rows[:, 1:], u_rows[:, u_index], np.minimum(du - offset, dv))
+    for start in range(1, du, _WASSERSTEIN_BLOCK):
+        s = np.arange(start, min(start + _WASSERSTEIN_BLOCK, du), dtype=np.int64)
+        u_index, offset = np.divmod(s * dv, du)
+        area += _weighted_abs_sum(v_rows[:, s[0] : s[-1] + 1], u_rows[:, u_index], np.minimum(du - offset, dv))
     return float(area / (n * du))
 
 

@@ -215,3 +215,12 @@ def test_causes_reach_json_terminal_and_html():
     line = next(line for line in report.summary().splitlines() if line.startswith("amount"))
     assert "scale" in line
     assert "× 100" in report.to_html()
+
+
+def test_diagnosis_can_be_turned_off():
+    online = _offline().with_columns(pl.col("event_timestamp") + timedelta(hours=5))
+    report = skewcheck.compare(_offline(), _planted(pl.col("amount") * 100), keys="user_id",
+                               timestamp="event_timestamp", diagnose=False)
+    assert report["amount"].skewed and report["amount"].diagnosis is None
+    shifted = skewcheck.compare(_offline(), online, keys="user_id", timestamp="event_timestamp", diagnose=False)
+    assert shifted.rows.diagnosis is None

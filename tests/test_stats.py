@@ -576,3 +576,10 @@ def test_histogram_ignores_infinities():
 def test_histogram_of_a_range_wider_than_the_largest_float():
     hist = histogram(pl.Series([0.0]), pl.Series([1.7976e308, -9.9792e291]), kind="numeric")
     assert sum(hist.offline) == 1 and sum(hist.online) == 2
+
+
+def test_wasserstein_walks_long_coprime_periods_in_blocks():
+    rng = np.random.default_rng(11)
+    u, v = rng.normal(0, 1, 600_001), rng.normal(0.2, 1.5, 300_000)  # coprime sizes: one long period
+    expected = scipy.stats.wasserstein_distance(u, v)
+    assert wasserstein_distance(pl.Series(u), pl.Series(v)) == pytest.approx(expected, rel=1e-9)
