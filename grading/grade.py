@@ -27,6 +27,7 @@ import argparse
 import contextlib
 import csv
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -50,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
 DEFAULT_OUT = ROOT / "grading" / "out" / "grades.csv"
 DEFAULT_DATA = ROOT / "data" / "generated"
+EXCEPTION_LINE = re.compile(r"^[\w.]*(Error|Exception): ")
 
 
 @dataclass
@@ -111,7 +113,7 @@ def grade(
 ) -> list[Result]:
     """Grade every submission; write the grades CSV and the feedback; return the results.
 
-    With ``jobs`` > 1, that many students are graded at once, each in a process of its own.
+    Each student is graded in a process of its own, ``jobs`` students at once.
     """
     found = find_submissions(submissions)
     if not (data / "manifest.json").is_file():
@@ -119,11 +121,8 @@ def grade(
     with Course() as template:
         max_scores = make_course(template, data, course_config(timeout))
         grade_one = partial(grade_in_copy, template, max_scores, feedback, timeout)
-        if jobs > 1:
-            with ProcessPoolExecutor(jobs) as pool:
-                graded = list(pool.map(grade_one, found.items()))
-        else:
-            graded = [grade_one(item) for item in found.items()]
+        with ProcessPoolExecutor(max(1, jobs)) as pool:
+            graded = list(pool.map(grade_one, found.items()))
     write_grades([row for _, rows in graded for row in rows], out)
     return [result for results, _ in graded for result in results]
 
@@ -267,9 +266,10 @@ def grade_student(
         for exercise, notebook in notebooks.items():
             results.append(autograde(api, folder, student, exercise, notebook))
     for result in results:
-        outcome = api.generate_feedback(result.exercise, student, force=True)
-        if not outcome["success"]:
-            result.problems.append(f"no feedback: {last_line(outcome.get('error', ''))}")
+        if (folder / "autograded" / student / result.exercise).is_dir():
+            outcome = api.generate_feedback(result.exercise, student, force=True)
+            if not outcome["success"]:
+                result.problems.append(f"no feedback: {failure(outcome)}")
     copy_feedback(folder / "feedback" / student, feedback)
     rows = export_grades(api, course.root / "grades.csv")
     scores = {row["assignment"]: row for row in rows}
@@ -291,7 +291,7 @@ def autograde(
     outcome = api.autograde(exercise, student, force=True, create=True)
     result.seconds = time.perf_counter() - started
     if not outcome["success"]:
-        result.problems.append(f"autograde failed: {last_line(outcome.get('error', ''))}")
+        result.problems.append(f"autograde failed: {failure(outcome)}")
     result.problems += notebook_problems(folder / "autograded" / student / exercise / notebook.name)
     return result
 
@@ -311,10 +311,18 @@ def environment(**variables: str):
                 os.environ[name] = value
 
 
-def last_line(text: str) -> str:
-    """The last non-empty line of a log or traceback."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else "no details"
+def failure(outcome: dict) -> str:
+    """Why an nbgrader step failed: the last exception line of its log (nbgrader's own final
+    error only says "see the above traceback"), else the last line of its traceback."""
+    exception_lines = [
+        line.strip()
+        for line in outcome.get("log", "").splitlines()
+        if EXCEPTION_LINE.match(line.strip())
+    ]
+    traceback_lines = [
+        line.strip() for line in outcome.get("error", "").splitlines() if line.strip()
+    ]
+    return (exception_lines or traceback_lines or ["no details"])[-1]
 
 
 def notebook_problems(autograded: Path) -> list[str]:

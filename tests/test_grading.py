@@ -4,7 +4,8 @@ One grading run (module fixture) over students who each stress one thing: full m
 exercise (every solution scores full marks), blank submissions of every exercise (each scores 0
 without crashing the grader), and, on exercise 02 only (grading runs kernels: be frugal), a
 partial answer, a cell that raises, an infinite loop, edited test cells and an attempt to delete
-the course. Then: grades.csv row by row, the console messages, and no hidden test in any feedback.
+the course, and a file that is not a notebook. Then: grades.csv row by row, the console messages,
+and no hidden test in any feedback.
 """
 
 from __future__ import annotations
@@ -151,6 +152,9 @@ def graded(tmp_path_factory):
         submit(submissions, "blank", name)
     for student, (code, edits, _) in STUDENTS_OF_02.items():
         submit(submissions, student, PATTERNS, code=code, test_edits=edits)
+    garbled = submissions / "garbled" / PATTERNS / f"{PATTERNS}.ipynb"
+    garbled.parent.mkdir(parents=True)
+    garbled.write_text('{"cells": [')  # a file that is not a notebook
     out = tmp_path_factory.mktemp("out")
     solutions_before = tree_digest(SOLUTIONS)
     log = out / "console.txt"
@@ -173,7 +177,7 @@ def expected_score(student: str, name: str) -> float:
     points = points_of(name)
     if student == "full":
         return sum(points.values())
-    if student == "blank" or name != PATTERNS:
+    if student in ("blank", "garbled") or name != PATTERNS:
         return 0.0
     failing = STUDENTS_OF_02[student][2]
     return sum(value for test, value in points.items() if test not in failing)
@@ -184,7 +188,7 @@ def test_grading_completes_and_leaves_the_course_alone(graded):
     assert graded["solutions_untouched"], "grading changed solutions/"
 
 
-@pytest.mark.parametrize("student", ["full", "blank", *STUDENTS_OF_02])
+@pytest.mark.parametrize("student", ["full", "blank", "garbled", *STUDENTS_OF_02])
 def test_grades_csv_row_by_row(graded, student):
     for name in NAMES:
         row = graded["rows"][(student, name)]
@@ -193,7 +197,7 @@ def test_grades_csv_row_by_row(graded, student):
 
 
 def test_grades_csv_has_one_row_per_student_and_exercise(graded):
-    students = {"full", "blank", *STUDENTS_OF_02}
+    students = {"full", "blank", "garbled", *STUDENTS_OF_02}
     assert set(graded["rows"]) == {(s, n) for s in students for n in NAMES}
 
 
@@ -207,6 +211,7 @@ def test_the_console_says_what_went_wrong(graded):
     assert "ratios: CellTimeoutError" in console_line(graded, "loop", PATTERNS)
     assert "ratios: ColumnNotFoundError" in console_line(graded, "broken", PATTERNS)
     assert "every cell ran" in console_line(graded, "deleter", PATTERNS)
+    assert "autograde failed" in console_line(graded, "garbled", PATTERNS)
     for name in NAMES:
         assert "every cell ran" in console_line(graded, "full", name)
         assert "NotImplementedError" in console_line(graded, "blank", name)
