@@ -17,6 +17,7 @@ It is registered in ``nbgrader_config.py`` (``GenerateFeedback.preprocessors``).
 
 from __future__ import annotations
 
+import html
 import re
 
 from nbformat.notebooknode import NotebookNode
@@ -25,6 +26,7 @@ from traitlets import Integer, Unicode
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 CELL_FRAME = re.compile(r"Cell In\[\d*\], line (\d+)")
+HTML_TAG = re.compile(r"<[^>]+>")
 
 
 def strip_ansi(text: str) -> str:
@@ -64,11 +66,16 @@ def output_text(output: NotebookNode) -> str:
         text = "\n".join([output.get("evalue", ""), *output.get("traceback", [])])
     else:
         text = "\n".join(
-            value if isinstance(value, str) else "\n".join(value)
-            for value in output.get("data", {}).values()
+            _as_text(mime, value if isinstance(value, str) else "".join(value))
+            for mime, value in output.get("data", {}).items()
             if isinstance(value, (str, list))
         )
     return strip_ansi(text)
+
+
+def _as_text(mime: str, value: str) -> str:
+    """Rich output as the reader sees it: HTML without tags and entities."""
+    return html.unescape(HTML_TAG.sub("", value)) if mime == "text/html" else value
 
 
 class ScrubHiddenTests(ClearHiddenTests):

@@ -273,3 +273,67 @@ def test_deleting_files_only_hits_the_grading_copy(graded):
         assert float(graded["rows"][(student, PATTERNS)]["score"]) == expected_score(
             student, PATTERNS
         )
+
+
+# ScrubHiddenTests on hand-made notebooks (no kernel): each way a hidden line can reach feedback.
+HIDDEN_CELL = """visible = compute()
+assert visible > 0, "visible check"
+### BEGIN HIDDEN TESTS
+assert visible == 42, "hidden check"
+### END HIDDEN TESTS"""
+
+
+def error(line: int, context: list[str], evalue: str) -> nbformat.NotebookNode:
+    """An IPython-style error output: the failing cell line with context lines around it."""
+    frame = f"Cell In[3], line {line}\n" + "\n".join(context)
+    return nbformat.v4.new_output(
+        "error",
+        ename="AssertionError",
+        evalue=evalue,
+        traceback=["header", frame, "AssertionError"],
+    )
+
+
+def scrub(*cells: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    from grading.feedback import ScrubHiddenTests
+
+    notebook = nbformat.v4.new_notebook(cells=list(cells))
+    scrubbed, _ = ScrubHiddenTests().preprocess(notebook, {})
+    return scrubbed.cells
+
+
+def graded_cell(outputs) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell(HIDDEN_CELL, outputs=outputs)
+    cell.metadata["nbgrader"] = {"grade": True, "grade_id": "t", "points": 1, "locked": True}
+    return cell
+
+
+def test_scrub_removes_the_hidden_region_and_a_hidden_failure_traceback():
+    (cell,) = scrub(graded_cell([error(4, HIDDEN_CELL.splitlines(), "hidden check")]))
+    assert "42" not in cell.source and "HIDDEN" not in cell.source
+    assert "visible > 0" in cell.source
+    (output,) = cell.outputs
+    assert output.traceback[0].startswith("AssertionError in a hidden test.")
+    assert "42" not in str(output) and "hidden check" not in str(output)
+
+
+def test_scrub_keeps_a_visible_failure_without_the_hidden_lines_around_it():
+    (cell,) = scrub(graded_cell([error(2, HIDDEN_CELL.splitlines(), "visible check")]))
+    (output,) = cell.outputs
+    assert output.evalue == "visible check"
+    assert "visible > 0" in output.traceback[0] and "42" not in str(output)
+
+
+def test_scrub_blanks_any_output_that_prints_a_hidden_line():
+    leak = 'assert visible == 42, "hidden check"'
+    solution = nbformat.v4.new_code_cell(
+        "print(open('../../solutions/x.ipynb').read())",
+        outputs=[
+            nbformat.v4.new_output("stream", name="stdout", text=f"junk\n{leak}\n"),
+            nbformat.v4.new_output("display_data", data={"text/html": leak.replace('"', "&quot;")}),
+            nbformat.v4.new_output("stream", name="stdout", text="harmless\n"),
+        ],
+    )
+    cells = scrub(graded_cell([]), solution)
+    texts = [str(output) for output in cells[1].outputs]
+    assert "42" not in texts[0] and "42" not in texts[1] and "harmless" in texts[2]
