@@ -34,7 +34,7 @@ import tempfile
 import time
 import traceback
 import warnings
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from copy import deepcopy
 from dataclasses import dataclass, field
 from functools import partial
@@ -122,7 +122,8 @@ def grade(
         max_scores = make_course(template, data, course_config(timeout))
         grade_one = partial(grade_in_copy, template, max_scores, feedback, timeout)
         with ProcessPoolExecutor(max(1, jobs)) as pool:
-            graded = list(pool.map(grade_one, found.items()))
+            futures = [(pool.submit(grade_one, item), item) for item in found.items()]
+            graded = [collect(future, item, max_scores) for future, item in futures]
     write_grades([row for _, rows in graded for row in rows], out)
     return [result for results, _ in graded for result in results]
 
@@ -146,6 +147,16 @@ def grade_in_copy(
         except Exception as error:  # noqa: BLE001 (a failure never stops the others)
             traceback.print_exc()
             return ungraded(student, notebooks, max_scores, error)
+
+
+def collect(
+    future: Future, submission: tuple[str, dict[str, Path]], max_scores: dict[str, float]
+) -> tuple[list[Result], list[dict]]:
+    """A worker's result, or zeros with the reason if its process died."""
+    try:
+        return future.result()
+    except Exception as error:  # noqa: BLE001 (e.g. BrokenProcessPool: grade the others anyway)
+        return ungraded(*submission, max_scores, error)
 
 
 class Course:
