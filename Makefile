@@ -11,7 +11,7 @@ NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.c
 # Runs a command next to a throwaway Redis server (notebook 07); without redis-server, runs it alone.
 WITH_REDIS := PYTHON=$(BIN)/python scripts/with-redis.sh
 
-.PHONY: install data test lab demo bench constraints clean
+.PHONY: install data test lab demo bench notebooks constraints clean
 
 install: $(STAMP)
 
@@ -33,6 +33,10 @@ lab: $(STAMP) $(DATA)
 
 demo: $(STAMP)
 	$(BIN)/skewcheck demo
+
+# Re-execute the course notebooks in place after changing them or skewcheck (outputs are committed).
+notebooks: $(STAMP) $(DATA)
+	$(WITH_REDIS) $(BIN)/python scripts/execute_notebooks.py notebooks/[0-9]*.ipynb
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
