@@ -137,7 +137,7 @@ def _compare(args: argparse.Namespace) -> int:
         )
     _write_reports(report, args.json, args.html)
     if not args.quiet:
-        _print(report)
+        _print_report(report)
     return EXIT_OK if report.passed else EXIT_SKEW
 
 
@@ -146,15 +146,13 @@ def _demo(args: argparse.Namespace) -> int:
 
     report = run_demo(data_dir=args.data_dir)
     _write_reports(report, None, args.html)
-    _print(report)
+    _print_report(report)
     print(f"\nHTML report: {args.html}")
     print("Your turn: skewcheck compare OFFLINE ONLINE --key ID --timestamp TS --html report.html")
     return EXIT_OK
 
 
 def _pit(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from ._pit import audit_point_in_time, summary_renderable
 
     report = audit_point_in_time(
@@ -163,10 +161,7 @@ def _pit(args: argparse.Namespace) -> int:
     )
     _write_reports(report, args.json, args.html)
     if not args.quiet:
-        console = Console()
-        if not console.is_terminal:
-            console = Console(width=SUMMARY_WIDTH)  # as _print: logs and pipes get wide lines
-        console.print(summary_renderable(report))
+        _print(summary_renderable(report))
     return EXIT_OK if report.passed else EXIT_SKEW
 
 
@@ -192,14 +187,18 @@ def _write_reports(report, json_path: str | None, html_path: str | None) -> None
             raise SkewcheckInputError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
 
 
-def _print(report) -> None:
+def _print(renderable) -> None:
     from rich.console import Console
-
-    from ._terminal import summary_renderable
 
     # Logs and pipes (even when FORCE_COLOR makes rich think otherwise): one line per feature.
     console = Console() if sys.stdout.isatty() else Console(width=SUMMARY_WIDTH)
-    console.print(summary_renderable(report))
+    console.print(renderable)
+
+
+def _print_report(report) -> None:
+    from ._terminal import summary_renderable
+
+    _print(summary_renderable(report))
 
 
 def _names(text: str) -> list[str]:

@@ -15,7 +15,6 @@ as-of join honours the TTL, so a value older than it differs from the correct on
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Sequence
@@ -31,7 +30,7 @@ from ._align import join_columns
 from ._compare import DEFAULT_REL_TOL
 from ._errors import SkewcheckInputError
 from ._io import Source, load
-from ._report import _json_value, write_atomically
+from ._report import _json_value, json_text, write_atomically
 from ._version import __version__
 
 __all__ = ["PitExample", "PitReport", "RecomputedFeature", "TimeCheck", "audit_point_in_time", "parse_duration"]
@@ -152,10 +151,7 @@ class PitReport:
 
     def to_json(self, path: str | os.PathLike | None = None, *, indent: int = 2) -> str:
         """The report as JSON text; written atomically to `path` when given."""
-        text = json.dumps(self.to_dict(), indent=indent, allow_nan=False) + "\n"
-        if path is not None:
-            write_atomically(Path(path), text)
-        return text
+        return json_text(self.to_dict(), path, indent=indent)
 
     def to_html(self, path: str | os.PathLike | None = None) -> str:
         """A self-contained HTML page; written atomically to `path` when given."""
@@ -167,15 +163,9 @@ class PitReport:
 
     def summary(self, *, width: int | None = None) -> str:
         """The terminal summary as plain text."""
-        import io
+        from ._terminal import render_text
 
-        from rich.console import Console
-
-        buffer = io.StringIO()
-        Console(file=buffer, width=width or 140, color_system=None, force_terminal=False).print(
-            summary_renderable(self)
-        )
-        return buffer.getvalue()
+        return render_text(summary_renderable(self), width=width)
 
     def __str__(self) -> str:
         return self.summary()

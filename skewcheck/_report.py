@@ -258,10 +258,7 @@ class SkewReport:
 
     def to_json(self, path: str | os.PathLike | None = None, *, indent: int = 2) -> str:
         """The report as JSON text; written atomically to `path` when given."""
-        text = json.dumps(self.to_dict(), indent=indent, allow_nan=False) + "\n"
-        if path is not None:
-            write_atomically(Path(path), text)
-        return text
+        return json_text(self.to_dict(), path, indent=indent)
 
     def to_html(self, path: str | os.PathLike | None = None) -> str:
         """A self-contained HTML page with plots; written atomically to `path` when given."""
@@ -332,6 +329,14 @@ def _json_value(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return str(value)
+
+
+def json_text(data: dict[str, Any], path: str | os.PathLike | None = None, *, indent: int = 2) -> str:
+    """Strict JSON (no NaN) of a report's dict; written atomically to `path` when given."""
+    text = json.dumps(data, indent=indent, allow_nan=False) + "\n"
+    if path is not None:
+        write_atomically(Path(path), text)
+    return text
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -53,9 +53,14 @@ def summary_renderable(report: SkewReport) -> Group:
 
 def render_summary(report: SkewReport, *, width: int | None = None) -> str:
     """The summary as plain text (no colour), e.g. for logs and `str(report)`."""
+    return render_text(summary_renderable(report), width=width)
+
+
+def render_text(renderable, *, width: int | None = None) -> str:
+    """Any rich renderable as plain text, also inside Jupyter (where rich would print instead)."""
     buffer = io.StringIO()
     Console(file=buffer, width=width or 140, color_system=None, force_terminal=False, force_jupyter=False).print(
-        summary_renderable(report)
+        renderable
     )
     return buffer.getvalue()
 
