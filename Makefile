@@ -26,10 +26,10 @@ $(DATA): $(STAMP) data/generate.py
 	$(BIN)/python data/generate.py
 
 test: $(STAMP) $(DATA)
-	$(WITH_REDIS) $(BIN)/python -m pytest tests notebooks $(NBVAL)
+	$(WITH_REDIS) $(BIN)/python -m pytest tests notebooks solutions $(NBVAL)
 
 lab: $(STAMP) $(DATA)
-	$(WITH_REDIS) $(BIN)/jupyter lab notebooks/
+	$(WITH_REDIS) $(BIN)/jupyter lab notebooks/01_training_serving_skew.ipynb
 
 demo: $(STAMP)
 	$(BIN)/skewcheck demo
