@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -44,6 +45,8 @@ DEFAULT_NULL_RATE_TOLERANCE = 0.05
 DEFAULT_EXAMPLES = 5
 # Pairs kept for the scatter plot of the HTML report.
 SAMPLE_PAIRS = 200
+# Values per side behind the histogram of the HTML report (a plot needs no more).
+HISTOGRAM_SAMPLE = 1_000_000
 # Bytes of feature data read per step: bounds memory on wide, long inputs.
 CHUNK_BYTES = 64 * 1024 * 1024
 WORKERS = os.cpu_count() or 1
@@ -172,18 +175,27 @@ def compare(
     results: list[FeatureResult] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SkewcheckWarning)
-        # Features of a chunk are compared in threads: numpy and polars release the GIL.
-        pool = ThreadPoolExecutor(max_workers=WORKERS)
-        with _progress(len(names), enabled=progress) as advance, pool:
-            for chunk in _chunks(names, max(off.rows, on.rows)):
-                off_columns, on_columns = _read(off, chunk), _read(on, chunk)
-                jobs = [
-                    pool.submit(_compare_feature, name, off_columns.get(name), on_columns.get(name), alignment, settings)
+        # Features are compared in threads (numpy and polars release the GIL), the next chunk
+        # being read meanwhile; at most two chunks are compared at once, which bounds memory.
+        pool, reader = ThreadPoolExecutor(max_workers=WORKERS), ThreadPoolExecutor(max_workers=1)
+        chunks = list(_chunks(names, max(off.rows, on.rows)))
+        in_flight: deque[list[tuple[str, Future]]] = deque()
+        with _progress(len(names), enabled=progress) as advance, pool, reader:
+            next_read = reader.submit(_read_both, off, on, chunks[0])
+            for index, chunk in enumerate(chunks):
+                off_columns, on_columns = next_read.result()
+                if index + 1 < len(chunks):
+                    next_read = reader.submit(_read_both, off, on, chunks[index + 1])
+                in_flight.append([
+                    (name, pool.submit(_compare_feature, name, off_columns.get(name), on_columns.get(name),
+                                       alignment, settings))
                     for name in chunk
-                ]
-                for name, job in zip(chunk, jobs):
-                    results.append(job.result())
-                    advance(name)
+                ])
+                del off_columns, on_columns
+                while len(in_flight) > (1 if index + 1 < len(chunks) else 0):
+                    for name, job in in_flight.popleft():
+                        results.append(job.result())
+                        advance(name)
     notes = tuple(sorted({f"{w.message}" for w in caught if issubclass(w.category, SkewcheckWarning)}))
     for note in notes:
         warnings.warn(note, SkewcheckWarning, stacklevel=2)
@@ -244,6 +256,10 @@ def _chunks(names: list[str], rows: int) -> Iterator[list[str]]:
     per_chunk = max(WORKERS, CHUNK_BYTES // max(1, rows * 8 * 2))
     for start in range(0, len(names), per_chunk):
         yield names[start : start + per_chunk]
+
+
+def _read_both(off: Source, on: Source, names: list[str]) -> tuple[dict[str, pl.Series], dict[str, pl.Series]]:
+    return _read(off, names), _read(on, names)
 
 
 def _read(side: Source, names: list[str]) -> dict[str, pl.Series]:
@@ -350,8 +366,9 @@ def _compare_feature(
         domain = _domain_gap(clean_off, clean_on)
     if nulls.gap > settings.null_rate_tolerance:
         reasons.append(Reason.NULLS)
-    if reasons and distribution is not None:  # plotted in the HTML report
-        hist = histogram(clean_off, clean_on, kind="categorical" if kind == "categorical" else "numeric")
+    if reasons and distribution is not None:  # plotted in the HTML report: a sample draws the same picture
+        hist = histogram(*(_spread(side, HISTOGRAM_SAMPLE) for side in (clean_off, clean_on)),
+                         kind="categorical" if kind == "categorical" else "numeric")
     if diagnosis is None and reasons and values is not None and values.compared and not values.mismatched:
         diagnosis = Diagnosis(
             Cause.NONE,
@@ -444,7 +461,8 @@ def _clean(series: pl.Series, kind: str) -> pl.Series:
     if kind == "temporal":
         return _epoch(series)
     if series.dtype.is_float():
-        return series.filter(series.is_finite())
+        finite = series.is_finite()
+        return series if finite.all() else series.filter(finite)
     return series
 
 
@@ -469,12 +487,15 @@ def _compare_values(
         diff = pl.lit(None, dtype=pl.Float64)
     null_offline_only = offline.is_null() & online.is_not_null()
     null_online_only = offline.is_not_null() & online.is_null()
-    mismatch = frame.select(null_offline_only | null_online_only | (both & ~equal)).to_series()
-    totals = frame.select(
+    flags = frame.lazy().select(  # one lazy query: shared parts are computed once
+        (null_offline_only | null_online_only | (both & ~equal)).alias("mismatch"),
         null_offline_only.sum().alias("null_offline_only"),
         null_online_only.sum().alias("null_online_only"),
         diff.max().alias("max_diff"),
-    ).row(0, named=True)
+    ).collect()
+    mismatch = flags.get_column("mismatch")
+    totals = flags.drop("mismatch").row(0, named=True) if flags.height else {
+        "null_offline_only": 0, "null_online_only": 0, "max_diff": None}
     return ValueResult(
         compared=frame.height,
         mismatched=int(mismatch.sum()),
@@ -495,7 +516,8 @@ def _examples(pairs: pl.DataFrame, frame: pl.DataFrame, mismatch: pl.Series, on:
     """The first `n` mismatching pairs in key order (so row order never changes them)."""
     if n <= 0:
         return ()
-    rows = pl.concat([pairs.select(on), frame], how="horizontal").filter(mismatch).sort(on).head(n)
+    both = pl.concat([pairs.select(on), frame], how="horizontal").lazy()  # lazy: filter and top-k fuse
+    rows = both.filter(mismatch).bottom_k(n, by=on).sort(on).collect()
     return tuple(
         Example(key={k: row[k] for k in on}, offline=row["offline"], online=row["online"])
         for row in rows.iter_rows(named=True)
@@ -504,10 +526,16 @@ def _examples(pairs: pl.DataFrame, frame: pl.DataFrame, mismatch: pl.Series, on:
 
 def _sample(frame: pl.DataFrame, mismatch: pl.Series) -> tuple[tuple[float, float], ...]:
     """A deterministic sample of numeric pairs for the scatter plot: mismatches, then the rest."""
-    wrong = frame.filter(mismatch).drop_nulls().head(SAMPLE_PAIRS // 4)
-    right = frame.filter(~mismatch)
-    spread = right.gather_every(max(1, right.height // SAMPLE_PAIRS)).drop_nulls().head(SAMPLE_PAIRS - wrong.height)
-    return tuple(pl.concat([wrong, spread]).select(pl.all().cast(pl.Float64)).iter_rows())
+    wrong = mismatch.arg_true().head(SAMPLE_PAIRS // 4)
+    right = (~mismatch).arg_true()
+    right = right.gather_every(max(1, right.len() // SAMPLE_PAIRS)).head(SAMPLE_PAIRS - wrong.len())
+    rows = frame[pl.concat([wrong, right])].drop_nulls()
+    return tuple(rows.select(pl.all().cast(pl.Float64)).iter_rows())
+
+
+def _spread(series: pl.Series, n: int) -> pl.Series:
+    """At most about `n` values, evenly spread over the series (deterministic)."""
+    return series.gather_every(max(1, series.len() // n))
 
 
 def _domain_gap(off: pl.Series, on: pl.Series) -> DomainGap | None:

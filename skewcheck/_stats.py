@@ -303,7 +303,7 @@ def wasserstein_distance(offline: pl.Series, online: pl.Series) -> float:
     """
     if _warn_if_empty(offline, online):
         return math.nan
-    return _sorted_wasserstein(np.sort(_floats(offline)), np.sort(_floats(online)))
+    return _sorted_wasserstein(_sorted_floats(offline), _sorted_floats(online))
 
 
 def wasserstein_normed(offline: pl.Series, online: pl.Series) -> float:
@@ -324,9 +324,9 @@ def wasserstein_normed(offline: pl.Series, online: pl.Series) -> float:
     """
     if _warn_if_empty(offline, online):
         return math.nan
-    reference = _floats(offline)
+    reference = _sorted_floats(offline)
     norm = max(float(np.std(reference)), _MIN_NORM)
-    return _sorted_wasserstein(np.sort(reference), np.sort(_floats(online))) / norm
+    return _sorted_wasserstein(reference, _sorted_floats(online)) / norm
 
 
 def frequencies(
@@ -665,6 +665,16 @@ def _floats(values: pl.Series) -> np.ndarray:
     """A numeric sample as a float64 NumPy array (no copy when it already is Float64)."""
     _require_numeric(values)
     return values.cast(pl.Float64).to_numpy()
+
+
+def _sorted_floats(values: pl.Series) -> np.ndarray:
+    """The sample sorted, as float64. A writable array from polars is already a copy (of
+    several chunks): it is sorted in place, sparing a second copy of a large column."""
+    array = _floats(values)
+    if array.flags.writeable:
+        array.sort()
+        return array
+    return np.sort(array)
 
 
 def _require_numeric(values: pl.Series) -> None:

@@ -583,3 +583,11 @@ def test_wasserstein_walks_long_coprime_periods_in_blocks():
     u, v = rng.normal(0, 1, 600_001), rng.normal(0.2, 1.5, 300_000)  # coprime sizes: one long period
     expected = scipy.stats.wasserstein_distance(u, v)
     assert wasserstein_distance(pl.Series(u), pl.Series(v)) == pytest.approx(expected, rel=1e-9)
+
+
+def test_sorting_never_changes_the_callers_series():
+    chunked = pl.concat([pl.Series([3.0, 1.0]), pl.Series([2.0, 0.5])], rechunk=False)
+    single = pl.Series([5.0, 4.0, 9.0])
+    assert chunked.n_chunks() == 2
+    wasserstein_normed(chunked, single)
+    assert chunked.to_list() == [3.0, 1.0, 2.0, 0.5] and single.to_list() == [5.0, 4.0, 9.0]
