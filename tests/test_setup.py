@@ -1,9 +1,9 @@
 """The set-up stays reproducible: pyproject, constraints.txt and environment.yml agree."""
 
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
