@@ -29,7 +29,7 @@ test: $(STAMP) $(DATA)
 	$(WITH_REDIS) $(BIN)/python -m pytest tests notebooks solutions $(NBVAL)
 
 lab: $(STAMP) $(DATA)
-	$(WITH_REDIS) $(BIN)/jupyter lab notebooks/01_training_serving_skew.ipynb
+	$(WITH_REDIS) $(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/01_training_serving_skew.ipynb
 
 demo: $(STAMP)
 	$(BIN)/skewcheck demo
