@@ -157,9 +157,7 @@ def diagnose_type(offline: pl.Series, online: pl.Series) -> Diagnosis:
 
 
 def _to_number(series: pl.Series) -> pl.Series:
-    if series.dtype.is_numeric():
-        return series.cast(pl.Float64)
-    if series.dtype == pl.Boolean:
+    if series.dtype.is_numeric() or series.dtype == pl.Boolean:
         return series.cast(pl.Float64)
     return series.cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
 

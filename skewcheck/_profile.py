@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ._compare import CHUNK_BYTES, DEFAULT_NULL_RATE_TOLERANCE, kind_of
+from ._compare import DEFAULT_NULL_RATE_TOLERANCE, _chunks, _nan_rate, _null_rate, _read, kind_of
 from ._errors import SkewcheckInputError, SkewcheckWarning
 from ._io import Source, load
 from ._report import (
@@ -339,8 +339,8 @@ def profile(data: Any, *, features: Sequence[str] | None = None) -> Profile:
     results: list[FeatureProfile] = []
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         for chunk in _chunks(names, source.rows):
-            frame = _read(source, chunk)
-            results.extend(pool.map(_feature_profile, (frame.get_column(name) for name in chunk)))
+            columns = _read(source, chunk)
+            results.extend(pool.map(_feature_profile, (columns[name] for name in chunk)))
     return Profile(rows=source.rows, features=tuple(results), source=source.label)
 
 
@@ -440,10 +440,11 @@ def compare_profile(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SkewcheckWarning)
         for chunk in _chunks(names, on.rows):
-            columns = _read(on, [n for n in chunk if n in on.schema])
+            columns = _read(on, chunk)
             for name in chunk:
-                column = columns.get_column(name) if name in columns.columns else None
-                results.append(_compare_feature(profile[name], column, _test_name(tests, name), null_rate_tolerance))
+                results.append(
+                    _compare_feature(profile[name], columns.get(name), _test_name(tests, name), null_rate_tolerance)
+                )
     notes = tuple(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, SkewcheckWarning)))
     for note in notes:
         warnings.warn(note, SkewcheckWarning, stacklevel=2)
@@ -480,22 +481,6 @@ def _profiled_names(source: Source, features: Sequence[str] | None) -> list[str]
                 f"{source.label}: no column {name!r} (columns: {source.column_list()}); pass --features with some of them"
             )
     return names
-
-
-def _chunks(names: list[str], rows: int) -> Iterable[list[str]]:
-    """Columns read together: about CHUNK_BYTES of data at a time (as compare reads them)."""
-    per_chunk = max(1, CHUNK_BYTES // max(1, rows * 8 * 2))
-    for start in range(0, len(names), per_chunk):
-        yield names[start : start + per_chunk]
-
-
-def _read(source: Source, names: list[str]) -> pl.DataFrame:
-    try:
-        return source.frame.select(names).collect()
-    except pl.exceptions.PolarsError as exc:
-        raise SkewcheckInputError(
-            f"{source.label}: cannot read column(s) {', '.join(names)} ({str(exc).splitlines()[0]})"
-        ) from None
 
 
 def _feature_profile(series: pl.Series) -> FeatureProfile:
@@ -725,11 +710,9 @@ def _compare_feature(
     offline: FeatureProfile, online: pl.Series | None, test: str | None, null_rate_tolerance: float
 ) -> FeatureResult:
     name, dtype_online = offline.name, None if online is None else str(online.dtype)
-    rows_online = 0 if online is None else online.len()
     nulls = NullRates(
         offline_rate=offline.nulls / offline.rows, offline_nan_rate=offline.nans / offline.rows,
-        online_rate=online.null_count() / rows_online if rows_online else 0.0,
-        online_nan_rate=_nan_count(online) / rows_online if rows_online else 0.0,
+        online_rate=_null_rate(online), online_nan_rate=_nan_rate(online),
     )
     common = {"name": name, "kind": offline.kind, "nulls": nulls, "dtype_offline": offline.dtype,
               "dtype_online": dtype_online}
@@ -773,12 +756,6 @@ def _missing_side(offline: FeatureProfile, online: pl.Series | None) -> str | No
     if online_empty and not offline_empty:
         return "all null in the online data"
     return None
-
-
-def _nan_count(series: pl.Series | None) -> int:
-    if series is None or not series.dtype.is_float():
-        return 0
-    return int(series.is_nan().sum())
 
 
 def _no_values(name: str) -> None:
