@@ -20,12 +20,15 @@ OFFLINE_ROW = "__skewcheck_offline_row"
 ONLINE_ROW = "__skewcheck_online_row"
 OFFLINE_TS = "__skewcheck_offline_timestamp"
 KEY_HASH = "__skewcheck_key_hash"
+JOIN_PREFIX = "__skewcheck_join_"
 HASH_SEED = 20_260_101
 
 
 @dataclass(frozen=True)
 class RowCounts:
-    """How the two sides joined. Duplicates count rows beyond the first of each key."""
+    """How the two sides joined. Duplicates count rows beyond the first of each key; rows with a
+    null key (or timestamp) are counted apart and never join. So offline = matched +
+    offline_only + duplicate_keys_offline + null_keys_offline (as of: matched counts online rows)."""
 
     offline: int
     online: int
@@ -35,6 +38,8 @@ class RowCounts:
     duplicate_keys_offline: int
     duplicate_keys_online: int
     diagnosis: object | None = None
+    null_keys_offline: int = 0
+    null_keys_online: int = 0
 
 
 @dataclass(frozen=True)
@@ -43,12 +48,17 @@ class Alignment:
 
     counts: RowCounts
     pairs: pl.DataFrame  # OFFLINE_ROW, ONLINE_ROW and the join columns (online's, as of)
-    on: tuple[str, ...]  # the join columns: keys, then the timestamp if any
+    on: tuple[str, ...]  # the internal names of the join columns: keys, then the timestamp if any
     offline_keys: pl.DataFrame  # the join columns of every offline row, in row order
     online_keys: pl.DataFrame  # the join columns of every online row, in row order
-    keys: tuple[str, ...] = ()
-    timestamp: str | None = None
+    keys: tuple[str, ...] = ()  # internal names of the key columns
+    timestamp: str | None = None  # internal name of the timestamp column
     asof: bool = False
+    names: tuple[str, ...] = ()  # the user's names of the join columns, in the order of `on`
+
+    def user_names(self) -> dict[str, str]:
+        """Internal join column name -> the user's column name."""
+        return dict(zip(self.on, self.names))
 
 
 def join_columns(offline: Source, online: Source, keys: list[str], timestamp: str | None) -> list[pl.Expr]:
@@ -78,7 +88,9 @@ def _key_cast(column: str, left: pl.DataType, right: pl.DataType, offline: Sourc
     if left == right:
         return pl.col(column)
     if left.is_integer() and right.is_integer():
-        return pl.col(column).cast(pl.Int64)
+        # Int64 cannot hold a UInt64 past 2**63 - 1: mixed signedness meets at Int128.
+        wide = pl.UInt64 in (left, right) and (left.is_signed_integer() or right.is_signed_integer())
+        return pl.col(column).cast(pl.Int128 if wide else pl.Int64)
     if left.is_numeric() and right.is_numeric():
         return pl.col(column).cast(pl.Float64)
     raise SkewcheckInputError(
@@ -116,17 +128,34 @@ def _timestamp_cast(
                 f"{side.label}: timestamp column {column!r} is {dtype}, expected a date or datetime; "
                 "store it as a timestamp (CSV: ISO 8601 text such as 2026-01-31T09:30:00Z)"
             )
+    check_zones(column, left, right, offline.label, online.label, what="timestamp")
     zones = [getattr(dtype, "time_zone", None) for dtype in (left, right)]
-    if (zones[0] is None) != (zones[1] is None):
-        naive, aware = (offline, online) if zones[0] is None else (online, offline)
-        raise SkewcheckInputError(
-            f"timestamp column {column!r} is timezone-naive in {naive.label} but timezone-aware "
-            f"({zones[0] or zones[1]}) in {aware.label}; skewcheck will not guess the zone: "
-            "make both sides aware (e.g. UTC) or both naive"
-        )
+    unit = finer_unit(left, right)
     if zones[0] is None:
-        return pl.col(column).cast(pl.Datetime("us"))
-    return pl.col(column).cast(pl.Datetime("us", zones[0])).dt.convert_time_zone("UTC")
+        return pl.col(column).cast(pl.Datetime(unit))
+    return pl.col(column).cast(pl.Datetime(unit, zones[0])).dt.convert_time_zone("UTC")
+
+
+def check_zones(column: str, left: pl.DataType, right: pl.DataType, offline: str, online: str, *, what: str) -> None:
+    """Refuse a datetime column that is timezone-naive on one side and aware on the other."""
+    instants = all(isinstance(dtype, pl.Datetime) or dtype == pl.Date for dtype in (left, right))
+    zones = [getattr(dtype, "time_zone", None) for dtype in (left, right)]
+    if not instants or (zones[0] is None) == (zones[1] is None):
+        return
+    naive, aware = (offline, online) if zones[0] is None else (online, offline)
+    raise SkewcheckInputError(
+        f"{what} column {column!r} is timezone-naive in {naive} but timezone-aware "
+        f"({zones[0] or zones[1]}) in {aware}; skewcheck will not guess the zone: "
+        "make both sides aware (e.g. UTC) or both naive"
+    )
+
+
+UNITS = ("ms", "us", "ns")
+
+
+def finer_unit(*dtypes: pl.DataType) -> str:
+    """The finest time unit among datetimes and durations (a date counts as microseconds)."""
+    return max((getattr(d, "time_unit", None) or "us" for d in dtypes), key=UNITS.index)
 
 
 def align(
@@ -158,20 +187,22 @@ def align(
     -------
     Alignment
     """
-    casts = join_columns(offline, online, keys, timestamp)
-    on = [expr.meta.output_name() for expr in casts]
+    names = list(keys) + ([timestamp] if timestamp else [])
+    on = [f"{JOIN_PREFIX}{i}" for i in range(len(names))]
+    casts = [cast.alias(name) for cast, name in zip(join_columns(offline, online, keys, timestamp), on)]
+    key_on, ts_on = on[: len(keys)], (on[-1] if timestamp else None)
     offline_keys = offline.frame.select(casts).collect()
     online_keys = online.frame.select(casts).collect()
-    left, left_dupes = _first_per_key(offline_keys, on, OFFLINE_ROW)
-    right, right_dupes = _first_per_key(online_keys, on, ONLINE_ROW)
+    left, left_dupes, left_nulls = _first_per_key(offline_keys, on, OFFLINE_ROW)
+    right, right_dupes, right_nulls = _first_per_key(online_keys, on, ONLINE_ROW)
     if asof:
-        if timestamp is None:
-            raise SkewcheckInputError("an as-of join needs --timestamp")
-        history = left.rename({timestamp: OFFLINE_TS}).sort(OFFLINE_TS)
+        if ts_on is None:
+            raise SkewcheckInputError("an as-of join needs a timestamp")
+        history = left.rename({ts_on: OFFLINE_TS}).sort(OFFLINE_TS)
         pairs = (
-            right.sort(timestamp)
+            right.sort(ts_on)
             .join_asof(
-                history, left_on=timestamp, right_on=OFFLINE_TS, by=keys, strategy="backward",
+                history, left_on=ts_on, right_on=OFFLINE_TS, by=key_on, strategy="backward",
                 tolerance=tolerance, check_sortedness=False,
             )
             .filter(pl.col(OFFLINE_ROW).is_not_null())
@@ -190,21 +221,28 @@ def align(
         online_only=right.height - pairs.height,
         duplicate_keys_offline=left_dupes,
         duplicate_keys_online=right_dupes,
+        null_keys_offline=left_nulls,
+        null_keys_online=right_nulls,
     )
-    return Alignment(counts, pairs, tuple(on), offline_keys, online_keys, tuple(keys), timestamp, asof)
+    return Alignment(counts, pairs, tuple(on), offline_keys, online_keys, tuple(key_on), ts_on, asof, tuple(names))
 
 
-def _first_per_key(keyed: pl.DataFrame, on: list[str], row: str) -> tuple[pl.DataFrame, int]:
-    """The first row of each key, with its row number and key hash; and how many rows repeat a key.
+def _first_per_key(keyed: pl.DataFrame, on: list[str], row: str) -> tuple[pl.DataFrame, int, int]:
+    """The first row of each key, with its row number and key hash; how many rows repeat a key;
+    and how many rows have a null in a join column (left out: a null never joins).
 
     Distinct hashes prove distinct keys, so the costly order-keeping `unique` runs only when
     some hash repeats (a duplicate key, or a rare collision that `unique` then tells apart).
     """
-    keyed = keyed.with_row_index(row).with_columns(pl.struct(on).hash(HASH_SEED).alias(KEY_HASH))
+    keyed = keyed.with_row_index(row)
+    nulls = keyed.select(pl.any_horizontal(pl.col(on).is_null()).sum()).item()
+    if nulls:
+        keyed = keyed.drop_nulls(on)
+    keyed = keyed.with_columns(pl.struct(on).hash(HASH_SEED).alias(KEY_HASH))
     if keyed.get_column(KEY_HASH).n_unique() == keyed.height:
-        return keyed, 0
+        return keyed, 0, nulls
     first = keyed.unique(subset=on, keep="first", maintain_order=True)
-    return first, keyed.height - first.height
+    return first, keyed.height - first.height, nulls
 
 
 def _exact_join(

@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from ._align import OFFLINE_ROW, ONLINE_ROW, Alignment, align
+from ._align import OFFLINE_ROW, ONLINE_ROW, Alignment, align, check_zones, finer_unit
 from ._diagnose import diagnose_rows, diagnose_type, diagnose_values
 from ._errors import SkewcheckInputError, SkewcheckWarning
 from ._io import Source, load
@@ -33,6 +33,7 @@ from ._report import (
     Reason,
     SkewReport,
     ValueResult,
+    Verdict,
 )
 from ._stats import NUMERIC_ONLY_TESTS, distribution_test, histogram
 
@@ -91,6 +92,7 @@ def compare(
     tests: str | Mapping[str, str] | None = None,
     examples: int = DEFAULT_EXAMPLES,
     diagnose: bool = True,
+    fail_on: str = "skew",
     progress: bool | None = None,
 ) -> SkewReport:
     """Compare offline (training) feature values with online (served) ones.
@@ -116,7 +118,11 @@ def compare(
     asof_tolerance : str or timedelta, optional
         With `asof`, the oldest offline row that may serve a request (a TTL), e.g. ``"1d"``.
     abs_tol, rel_tol : float
-        Two values agree when ``|a - b| <= abs_tol + rel_tol * max(|a|, |b|)``.
+        Two floats agree when ``|a - b| <= abs_tol + rel_tol * max(|a|, |b|)`` (an infinity
+        agrees only with the same infinity, NaN with NaN). Integers and decimals agree when
+        equal, or within `abs_tol` when it is set; `rel_tol` is for floats only. Text,
+        booleans, dates, datetimes and durations agree only when equal (times at the finer
+        unit of the two sides).
     max_mismatch_rate : float
         Share of matched rows allowed to disagree before a feature is skewed (default 0).
     null_rate_tolerance : float
@@ -130,6 +136,9 @@ def compare(
     diagnose : bool
         Name the likely cause of each feature's mismatches, and of rows that do not join
         (default True; turning it off saves a little time on very large inputs).
+    fail_on : {"skew", "drift"}
+        The verdict that fails the report: ``"skew"`` (default) fails on skew only; ``"drift"``
+        fails on drift as well (matched pairs agree, but the populations differ).
     progress : bool, optional
         Show progress on stderr; default: when stderr is a terminal.
 
@@ -159,6 +168,9 @@ def compare(
     key_list = [keys] if isinstance(keys, str) else list(keys or [])
     if timestamp and not key_list:
         raise SkewcheckInputError(f"--timestamp {timestamp!r} needs at least one --key to join on")
+    if fail_on not in ("skew", "drift"):
+        raise SkewcheckInputError(f"fail_on must be 'skew' or 'drift', got {fail_on!r}")
+    gate = Verdict(fail_on)
     settings = Settings(abs_tol, rel_tol, max_mismatch_rate, null_rate_tolerance, examples, tests, diagnose)
     off, on = load(offline, role="offline"), load(online, role="online")
     names = _feature_names(off, on, key_list, timestamp, features)
@@ -166,8 +178,8 @@ def compare(
     if key_list:
         alignment = align(off, on, keys=key_list, timestamp=timestamp, asof=asof, tolerance=asof_tolerance)
         if diagnose:
-            rows_diagnosis = diagnose_rows(alignment.offline_keys, alignment.online_keys, key_list, timestamp,
-                                           alignment.counts.matched)
+            rows_diagnosis = diagnose_rows(alignment.offline_keys, alignment.online_keys, list(alignment.keys),
+                                           alignment.timestamp, alignment.counts.matched, alignment.user_names())
             alignment = replace(alignment, counts=replace(alignment.counts, diagnosis=rows_diagnosis))
     elif asof:
         raise SkewcheckInputError("an as-of join needs --key and --timestamp")
@@ -205,7 +217,8 @@ def compare(
     if alignment is not None and alignment.counts.matched == 0:
         hint = "; if OFFLINE is a feature table with history, try an as-of join (--asof)" if timestamp and not asof else ""
         report_warnings.insert(0, f"no rows matched on the keys: values could not be compared{hint}")
-    passed = not any(f.skewed for f in results) and (alignment is None or alignment.counts.matched > 0)
+    failing = {Verdict.SKEW} | ({Verdict.DRIFT} if gate is Verdict.DRIFT else set())
+    passed = not any(f.verdict in failing for f in results) and (alignment is None or alignment.counts.matched > 0)
     return SkewReport(
         passed=passed,
         features=tuple(results),
@@ -221,6 +234,7 @@ def compare(
             "tests": dict(tests) if isinstance(tests, Mapping) else tests,
         },
         warnings=tuple(report_warnings),
+        fail_on=gate,
     )
 
 
@@ -240,15 +254,19 @@ def _feature_names(
                 )
         if not names:
             raise SkewcheckInputError("the feature list is empty")
-        return names
-    off_names = [c for c in off.schema.names() if c not in reserved]
-    on_names = [c for c in on.schema.names() if c not in reserved]
-    if not set(off_names) & set(on_names):
-        raise SkewcheckInputError(
-            f"no common feature columns: {off.label} has ({', '.join(off_names) or 'none'}), "
-            f"{on.label} has ({', '.join(on_names) or 'none'}); rename them or pass --features"
-        )
-    return off_names + [c for c in on_names if c not in off_names]
+    else:
+        off_names = [c for c in off.schema.names() if c not in reserved]
+        on_names = [c for c in on.schema.names() if c not in reserved]
+        if not set(off_names) & set(on_names):
+            raise SkewcheckInputError(
+                f"no common feature columns: {off.label} has ({', '.join(off_names) or 'none'}), "
+                f"{on.label} has ({', '.join(on_names) or 'none'}); rename them or pass --features"
+            )
+        names = off_names + [c for c in on_names if c not in off_names]
+    for name in names:
+        if name in off.schema and name in on.schema:
+            check_zones(name, off.schema[name], on.schema[name], off.label, on.label, what="feature")
+    return names
 
 
 def _chunks(names: list[str], rows: int) -> Iterator[list[str]]:
@@ -303,6 +321,21 @@ def kind_of(dtype: pl.DataType) -> str:
     return "other"
 
 
+def _same_kind(left: pl.DataType, right: pl.DataType) -> bool:
+    """Comparable as values: same kind, and for time, both instants, both durations or both times."""
+    if kind_of(left) != kind_of(right):
+        return False
+    if kind_of(left) != "temporal":
+        return True
+    return _temporal_kind(left) == _temporal_kind(right)
+
+
+def _temporal_kind(dtype: pl.DataType) -> str:
+    if isinstance(dtype, pl.Duration):
+        return "duration"
+    return "time" if dtype == pl.Time else "instant"
+
+
 def _compare_feature(
     name: str, off: pl.Series | None, on: pl.Series | None, alignment: Alignment | None, settings: Settings
 ) -> FeatureResult:
@@ -315,26 +348,27 @@ def _compare_feature(
     dtypes = {"dtype_offline": _dtype_name(off), "dtype_online": _dtype_name(on)}
     missing = _missing_side(off, on)
     if missing:
+        side = "offline" if "offline" in missing else "online"
         return FeatureResult(
-            name=name, skewed=True, kind=kind, nulls=nulls, **dtypes, reasons=(Reason.MISSING,),
-            diagnosis=Diagnosis(Cause.MISSING, missing),
+            name=name, verdict=Verdict.SKEW, kind=kind, nulls=nulls, **dtypes, reasons=(Reason.MISSING,),
+            diagnosis=Diagnosis(Cause.MISSING, missing, params={"side": side}),
         )
     if off.null_count() == off.len() and on.null_count() == on.len():
         warnings.warn(f"feature {name!r} is null on both sides: nothing to compare", SkewcheckWarning, stacklevel=2)
-        return FeatureResult(name=name, skewed=False, kind=kind, nulls=nulls, **dtypes,
+        return FeatureResult(name=name, verdict=Verdict.OK, kind=kind, nulls=nulls, **dtypes,
                              notes=("null on both sides",))
 
     reasons: list[Reason] = []
     notes: list[str] = []
     diagnosis = None
     original = (off, on)
-    if kind_of(off.dtype) != kind_of(on.dtype):
+    if not _same_kind(off.dtype, on.dtype):
         reasons.append(Reason.TYPE)
         notes.append(f"types differ: {off.dtype} offline, {on.dtype} online; values compared as text")
         off, on, kind = off.cast(pl.String), on.cast(pl.String), "categorical"
     elif off.dtype != on.dtype:
         notes.append(f"dtype differs ({off.dtype} offline, {on.dtype} online): the values decide")
-        off, on = _common_type(off, on, kind)
+        off, on = _common_type(off, on)
 
     values = None
     if alignment is not None:
@@ -369,17 +403,29 @@ def _compare_feature(
     if reasons and distribution is not None:  # plotted in the HTML report: a sample draws the same picture
         hist = histogram(*(_spread(side, HISTOGRAM_SAMPLE) for side in (clean_off, clean_on)),
                          kind="categorical" if kind == "categorical" else "numeric")
-    if diagnosis is None and reasons and values is not None and values.compared and not values.mismatched:
+    verdict = _verdict(reasons, values)
+    if verdict is Verdict.DRIFT:
         diagnosis = Diagnosis(
             Cause.NONE,
             f"values agree on all {values.compared:,} matched pairs: the {' and '.join(r.value for r in reasons)} "
             "differ because the two sides hold different rows (drift, not a computation bug)",
         )
     return FeatureResult(
-        name=name, skewed=bool(reasons), kind=kind, nulls=nulls, **dtypes, values=values,
+        name=name, verdict=verdict, kind=kind, nulls=nulls, **dtypes, values=values,
         distribution=distribution, domain=domain, diagnosis=diagnosis, reasons=tuple(reasons),
         notes=tuple(notes), histogram=hist,
     )
+
+
+def _verdict(reasons: list[Reason], values: ValueResult | None) -> Verdict:
+    """Skew when a row differs (or the feature is missing or of another kind); drift when the
+    matched pairs all agree and only the populations differ. Without matched pairs a
+    population difference is the only evidence, and counts as skew."""
+    if not reasons:
+        return Verdict.OK
+    if {Reason.MISSING, Reason.TYPE, Reason.VALUES} & set(reasons):
+        return Verdict.SKEW
+    return Verdict.DRIFT if values is not None and values.compared else Verdict.SKEW
 
 
 def _diagnose(
@@ -410,8 +456,7 @@ def _history_lookup(history: pl.DataFrame, keys: list[str], timestamp: str, kind
             pl.col(f"{timestamp}__history") < pl.col(timestamp)
         )
         if kind == "numeric":
-            x, y = pl.col("value").cast(pl.Float64), pl.col("online").cast(pl.Float64)
-            same = (x == y) | _close(x, y, settings)
+            same = agree(pl.col("value"), pl.col("online"), history.schema["value"], settings)
         else:
             same = pl.col("value") == pl.col("online")
         lags = joined.filter(same).group_by("__pair").agg(
@@ -436,18 +481,55 @@ def _missing_side(off: pl.Series | None, on: pl.Series | None) -> str | None:
     return None
 
 
-def _common_type(off: pl.Series, on: pl.Series, kind: str) -> tuple[pl.Series, pl.Series]:
-    """Bring two same-kind columns to one type; floats meet at the narrower width."""
-    if kind == "numeric":
-        if pl.Float32 in (off.dtype, on.dtype) and off.dtype.is_float() and on.dtype.is_float():
-            return off.cast(pl.Float32), on.cast(pl.Float32)
-        return off.cast(pl.Float64), on.cast(pl.Float64)
-    if kind == "temporal":
-        return _epoch(off), _epoch(on)
-    return off.cast(pl.String), on.cast(pl.String)
+def _common_type(off: pl.Series, on: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """Bring two comparable columns of different types to one type, losing nothing that both hold.
+
+    Floats meet at the narrower width (width alone is not skew); integers and decimals meet in an
+    exact type wide enough for both; a float against an exact number is compared as a float;
+    times meet at the finer unit (a date as a datetime at midnight), zones in UTC.
+    """
+    left, right = off.dtype, on.dtype
+    if left.is_numeric():
+        target = _numeric_target(left, right)
+    elif left.is_temporal():
+        target = _temporal_target(left, right)
+    else:
+        target = pl.String
+    return _cast(off, target), _cast(on, target)
+
+
+def _numeric_target(left: pl.DataType, right: pl.DataType) -> pl.DataType:
+    if left.is_float() and right.is_float():
+        return pl.Float32 if pl.Float32 in (left, right) else pl.Float64
+    if left.is_float() or right.is_float():
+        return pl.Float64
+    if isinstance(left, pl.Decimal) or isinstance(right, pl.Decimal):
+        scale = max(getattr(d, "scale", 0) or 0 for d in (left, right))
+        return pl.Decimal(38, scale)
+    signed = left.is_signed_integer() or right.is_signed_integer()
+    if pl.Int128 in (left, right) or (pl.UInt64 in (left, right) and signed):
+        return pl.Int128  # Int64 cannot hold a UInt64 past 2**63 - 1
+    return pl.Int64 if signed else pl.UInt64
+
+
+def _temporal_target(left: pl.DataType, right: pl.DataType) -> pl.DataType:
+    unit = finer_unit(left, right)
+    if isinstance(left, pl.Duration):
+        return pl.Duration(unit)
+    if left == pl.Time:
+        return pl.Time
+    zone = getattr(left, "time_zone", None) or getattr(right, "time_zone", None)
+    return pl.Datetime(unit, "UTC" if zone else None)
+
+
+def _cast(series: pl.Series, target: pl.DataType) -> pl.Series:
+    if isinstance(target, pl.Datetime) and target.time_zone and isinstance(series.dtype, pl.Datetime):
+        return series.dt.convert_time_zone("UTC").cast(target)
+    return series.cast(target)
 
 
 def _epoch(series: pl.Series) -> pl.Series:
+    """Times as numbers for the distribution test: datetimes in epoch µs, others physical."""
     if series.dtype == pl.Date:
         series = series.cast(pl.Datetime("us"))
     if isinstance(series.dtype, pl.Datetime):
@@ -473,16 +555,13 @@ def _compare_values(
     pairs = alignment.pairs
     a = off.gather(pairs.get_column(OFFLINE_ROW)).alias("offline")
     b = on.gather(pairs.get_column(ONLINE_ROW)).alias("online")
-    if kind == "temporal":
-        a, b = _epoch(a), _epoch(b)
     frame = pl.DataFrame([a, b])
     offline, online = pl.col("offline"), pl.col("online")
     both = offline.is_not_null() & online.is_not_null()
     if kind == "numeric":
-        x, y = offline.cast(pl.Float64), online.cast(pl.Float64)
-        equal = (x == y) | _close(x, y, settings)
-        diff = pl.when(both & x.is_finite() & y.is_finite()).then((x - y).abs())
-    else:
+        equal = agree(offline, online, a.dtype, settings)
+        diff = _abs_diff(offline, online, a.dtype)
+    else:  # exact in their own type: text, booleans, dates, datetimes, durations
         equal = offline == online
         diff = pl.lit(None, dtype=pl.Float64)
     null_offline_only = offline.is_null() & online.is_not_null()
@@ -502,24 +581,46 @@ def _compare_values(
         null_offline_only=int(totals["null_offline_only"]),
         null_online_only=int(totals["null_online_only"]),
         max_abs_diff=float(totals["max_diff"]) if totals["max_diff"] is not None else None,
-        examples=_examples(pairs, frame, mismatch, alignment.on, settings.examples),
+        examples=_examples(pairs, frame, mismatch, alignment, settings.examples),
         sample=_sample(frame, mismatch) if kind == "numeric" else (),
     ), mismatch
 
 
-def _close(x: pl.Expr, y: pl.Expr, settings: Settings) -> pl.Expr:
-    """Two numbers agree under the tolerances: |x - y| <= abs_tol + rel_tol * max(|x|, |y|)."""
-    return (x - y).abs() <= settings.abs_tol + settings.rel_tol * pl.max_horizontal(x.abs(), y.abs())
+def agree(x: pl.Expr, y: pl.Expr, dtype: pl.DataType, settings: Settings) -> pl.Expr:
+    """Two numbers of one type agree.
+
+    Floats: equal (NaN equals NaN, an infinity only the same infinity), or both finite and
+    ``|x - y| <= abs_tol + rel_tol * max(|x|, |y|)``. Integers and decimals: exactly equal, or
+    within `abs_tol` when one is set (the relative tolerance is for floats only).
+    """
+    if dtype.is_float():
+        x, y = x.cast(pl.Float64), y.cast(pl.Float64)
+        bound = settings.abs_tol + settings.rel_tol * pl.max_horizontal(x.abs(), y.abs())
+        return (x == y) | (x.is_finite() & y.is_finite() & ((x - y).abs() <= bound))
+    if settings.abs_tol > 0:
+        return (x == y) | (_abs_diff(x, y, dtype) <= settings.abs_tol)
+    return x == y
 
 
-def _examples(pairs: pl.DataFrame, frame: pl.DataFrame, mismatch: pl.Series, on: tuple[str, ...], n: int):
+def _abs_diff(x: pl.Expr, y: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """|x - y| as a float: computed exactly (Int128 for integers), then converted."""
+    if dtype.is_float():
+        x, y = x.cast(pl.Float64), y.cast(pl.Float64)
+        return pl.when(x.is_finite() & y.is_finite()).then((x - y).abs())
+    if dtype.is_integer():
+        x, y = x.cast(pl.Int128), y.cast(pl.Int128)
+    return (x - y).abs().cast(pl.Float64)
+
+
+def _examples(pairs: pl.DataFrame, frame: pl.DataFrame, mismatch: pl.Series, alignment: Alignment, n: int):
     """The first `n` mismatching pairs in key order (so row order never changes them)."""
+    on, names = alignment.on, alignment.user_names()
     if n <= 0:
         return ()
     both = pl.concat([pairs.select(on), frame], how="horizontal").lazy()  # lazy: filter and top-k fuse
     rows = both.filter(mismatch).bottom_k(n, by=on).sort(on).collect()
     return tuple(
-        Example(key={k: row[k] for k in on}, offline=row["offline"], online=row["online"])
+        Example(key={names[k]: row[k] for k in on}, offline=row["offline"], online=row["online"])
         for row in rows.iter_rows(named=True)
     )
 

@@ -13,7 +13,7 @@ the timestamps, or a difference in key format.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
@@ -26,12 +26,22 @@ from ._report import Cause, Diagnosis
 MIN_SHARE = 0.8
 # A second cause is mentioned when it explains at least this share of the mismatches.
 MENTION_SHARE = 0.05
+# A cause is named only when it explains at least this many pairs. Every candidate is a
+# one-parameter model (a factor, an offset, a number of decimals, a fill value, a lag), and a
+# one-parameter model fits any single pair exactly; two pairs can share a parameter by
+# coincidence (two values each off by one). Three pairs that agree on one parameter are the
+# fewest that are evidence of a pattern rather than an accident; below that the cause is
+# `unknown` and the examples speak for themselves.
+MIN_SUPPORT = 3
 # Float32 has a 24-bit significand: a float32 round trip moves a value by at most half a unit
 # in the last place, 2**-24 relative; one whole unit (2**-23) covers near misses such as a
 # scale of 1.0000001.
 FLOAT32_RESOLUTION = 2.0**-23
-# Relative tolerance of the fitted models (scale, offset, rounding, stale).
+# Relative tolerance of the fitted models (scale, offset, rounding) on float64 values.
 FIT_TOLERANCE = 1e-9
+# ... and where the narrower side is stored as float32: the model's value and the stored one
+# are each rounded once to float32, so they may differ by two half-units in the last place.
+FLOAT32_FIT_TOLERANCE = 2.0**-22
 MAX_DECIMALS = 6
 # Pairs used to fit the value causes, and looked up in the history for `stale` (bounds the cost;
 # the explained counts are scaled back up to all pairs).
@@ -51,6 +61,11 @@ class Finding:
     explained: int
     detail: str
     benign: bool = False
+    params: dict = field(default_factory=dict)
+
+    def diagnosis(self, total: int, detail: str | None = None, secondary: Diagnosis | None = None) -> Diagnosis:
+        return Diagnosis(self.cause, detail or self.detail, params=dict(self.params),
+                         share=min(1.0, self.explained / total) if total else None, secondary=secondary)
 
 
 def diagnose_values(
@@ -72,7 +87,7 @@ def diagnose_values(
     offline, online : polars.Series
         The mismatching pairs only (same length), numeric or text.
     kind : str
-        "numeric" or "categorical".
+        "numeric", "categorical" or "temporal" (times: offsets and lags only).
     keys : polars.DataFrame, optional
         The join columns of the pairs, for the `stale` test.
     history : callable, optional
@@ -98,19 +113,25 @@ def diagnose_values(
     groups = [(nulls, _best(null_findings)), (values.height, _best(_value_findings(values, kind, keys, history)))]
     groups.sort(key=lambda group: -group[0])
     (size, best), (other_size, other) = groups
-    if best is None or best.explained < MIN_SHARE * size:
-        shown = best is not None and best.explained >= MENTION_SHARE * total
+    if best is None or best.explained < max(MIN_SHARE * size, MIN_SUPPORT):
+        shown = best is not None and best.explained >= max(MENTION_SHARE * total, MIN_SUPPORT)
         partial = f"; partly: {best.detail} ({best.explained / total:.0%})" if shown else ""
-        return Diagnosis(Cause.UNKNOWN, f"no single pattern explains the {total:,} mismatching pairs{partial}"), False
+        if total < MIN_SUPPORT:
+            partial = f"; {total} pair{'s' if total > 1 else ''} cannot show a pattern (at least {MIN_SUPPORT} needed)"
+        secondary = best.diagnosis(total) if shown else None
+        return Diagnosis(Cause.UNKNOWN, f"no single pattern explains the {total:,} mismatching pairs{partial}",
+                         share=None, secondary=secondary), False
     detail = f"{best.detail} on {best.explained / total:.1%} of mismatching pairs"
-    if other is not None and other.explained >= MIN_SHARE * other_size and other.explained >= MENTION_SHARE * total:
+    secondary = None
+    if other is not None and other.explained >= max(MIN_SHARE * other_size, MENTION_SHARE * total, MIN_SUPPORT):
         detail += f"; also {other.cause.value}: {other.detail} ({other.explained:,} pairs)"
+        secondary = other.diagnosis(total)
     elif other_size >= MENTION_SHARE * total:
         detail += f"; {other_size:,} other mismatching pairs have no single pattern"
     benign = best.benign and best.explained == total
     if benign:
         detail += " (within float32 precision: not skew)"
-    return Diagnosis(best.cause, detail), benign
+    return best.diagnosis(total, detail, secondary), benign
 
 
 # On equal counts the more specific cause wins: a value rounded to 6 decimals is also within
@@ -129,16 +150,21 @@ def _value_findings(values: pl.DataFrame, kind: str, keys, history) -> list[Find
     if not values.height:
         return []
     sample = values.gather_every(max(1, values.height // FIT_SAMPLE))
+    dtype = sample.schema["offline"]
     if kind == "numeric":
         x = sample.get_column("offline").cast(pl.Float64).to_numpy()
         y = sample.get_column("online").cast(pl.Float64).to_numpy()
-        findings = [_rounding(x, y), _scale(x, y), _offset(x, y), _precision(x, y)]
+        # Fit within the storage precision of the narrower side (both sides share its type here).
+        tol = FLOAT32_FIT_TOLERANCE if dtype == pl.Float32 else FIT_TOLERANCE
+        findings = [_rounding(x, y, tol), _scale(x, y, tol), _offset(x, y, tol), _precision(x, y)]
+    elif kind == "temporal":
+        findings = [_time_offset(sample, dtype)]
     else:
         findings = [_category_remap(sample)]
     if history is not None and keys is not None:
         findings.append(_stale(sample, history))
     scale = values.height / sample.height
-    return [f and Finding(f.cause, round(f.explained * scale), f.detail, f.benign) for f in findings]
+    return [f and Finding(f.cause, round(f.explained * scale), f.detail, f.benign, f.params) for f in findings]
 
 
 def diagnose_type(offline: pl.Series, online: pl.Series) -> Diagnosis:
@@ -153,7 +179,8 @@ def diagnose_type(offline: pl.Series, online: pl.Series) -> Diagnosis:
     )
     shown = f", e.g. {example[0]!r} vs {example[1]!r}" if example else ""
     detail = f"{offline.dtype} offline, {online.dtype} online; the same value on {same:,} of {total:,} pairs{shown}"
-    return Diagnosis(Cause.TYPE, detail)
+    params = {"offline": str(offline.dtype), "online": str(online.dtype), "same_values": same}
+    return Diagnosis(Cause.TYPE, detail, params=params, share=same / total if total else None)
 
 
 def _to_number(series: pl.Series) -> pl.Series:
@@ -172,6 +199,7 @@ def _null_fill(frame: pl.DataFrame, filled: str, null_side: str) -> Finding | No
     return Finding(
         Cause.NULL_FILL, int(count),
         f"{filled} holds {constant!r} where {null_side} is null",
+        params={"fill": constant, "side": filled},
     )
 
 
@@ -185,43 +213,84 @@ def _precision(x: np.ndarray, y: np.ndarray) -> Finding | None:
                    benign=True)
 
 
-def _rounding(x: np.ndarray, y: np.ndarray) -> Finding | None:
+def _rounding(x: np.ndarray, y: np.ndarray, tol: float = FIT_TOLERANCE) -> Finding | None:
     """online = offline rounded to k decimals: the smallest k that explains the most pairs."""
     best = None
     for decimals in range(MAX_DECIMALS + 1):
         units = y * 10.0**decimals
-        on_grid = np.abs(units - np.round(units)) <= 1e-6
-        near = np.abs(y - x) * 10.0**decimals <= 0.5 + 1e-6
+        slack = 1e-6 + tol * np.abs(units)  # a value on the grid, as stored
+        on_grid = np.abs(units - np.round(units)) <= slack
+        near = np.abs(y - x) * 10.0**decimals <= 0.5 + slack
         explained = int(np.count_nonzero(on_grid & near))
         if best is None or explained > best.explained:
             unit = "decimal" if decimals == 1 else "decimals"
-            best = Finding(Cause.ROUNDING, explained, f"online = offline rounded to {decimals} {unit}")
+            best = Finding(Cause.ROUNDING, explained, f"online = offline rounded to {decimals} {unit}",
+                           params={"decimals": decimals})
         if explained == x.size:
             break
     return best
 
 
-def _scale(x: np.ndarray, y: np.ndarray) -> Finding | None:
+def _scale(x: np.ndarray, y: np.ndarray, tol: float = FIT_TOLERANCE) -> Finding | None:
     usable = (x != 0) & np.isfinite(x) & np.isfinite(y)
     if not usable.any():
         return None
-    factor = float(np.median(y[usable] / x[usable]))
+    factor = _nice_number(float(np.median(y[usable] / x[usable])), tol / 2)
     if factor == 0 or _close(np.array([factor]), np.array([1.0]), FLOAT32_RESOLUTION)[0]:
         return None
-    explained = int(np.count_nonzero(_close(x * factor, y)))
-    return Finding(Cause.SCALE, explained, f"online = offline × {_nice(factor)}")
+    explained = int(np.count_nonzero(_close(x * factor, y, tol)))
+    return Finding(Cause.SCALE, explained, f"online = offline × {_nice(factor)}", params={"factor": factor})
 
 
-def _offset(x: np.ndarray, y: np.ndarray) -> Finding | None:
+def _offset(x: np.ndarray, y: np.ndarray, tol: float = FIT_TOLERANCE) -> Finding | None:
     usable = np.isfinite(x) & np.isfinite(y)
     if not usable.any():
         return None
+    scale = float(np.median(np.maximum(np.abs(x[usable]), np.abs(y[usable]))))
     shift = float(np.median(y[usable] - x[usable]))
-    if abs(shift) <= FLOAT32_RESOLUTION * float(np.median(np.abs(x[usable]))):
+    if abs(shift) <= FLOAT32_RESOLUTION * scale:
         return None  # a shift this small is precision
-    explained = int(np.count_nonzero(_close(x + shift, y)))
+    shift = _nice_number(shift, tol / 2 * scale / abs(shift))
+    explained = int(np.count_nonzero(_close(x + shift, y, tol)))
     sign = "+" if shift > 0 else "−"
-    return Finding(Cause.OFFSET, explained, f"online = offline {sign} {_nice(abs(shift))}")
+    return Finding(Cause.OFFSET, explained, f"online = offline {sign} {_nice(abs(shift))}", params={"offset": shift})
+
+
+TIME_UNITS = {"ns": 1, "us": 1_000, "ms": 1_000_000}
+
+
+def _time_offset(values: pl.DataFrame, dtype: pl.DataType) -> Finding | None:
+    """online = offline shifted by a constant duration (a timezone or clock bug)."""
+    x = values.get_column("offline").to_physical().cast(pl.Int64).to_numpy()
+    y = values.get_column("online").to_physical().cast(pl.Int64).to_numpy()
+    if not x.size:
+        return None
+    gaps = y - x
+    shift = int(np.median(gaps))
+    if shift == 0:
+        return None
+    explained = int(np.count_nonzero(gaps == shift))
+    nanos = shift * (86_400 * 10**9 if dtype == pl.Date else TIME_UNITS[getattr(dtype, "time_unit", None) or "us"])
+    shown = ("+" if nanos > 0 else "-") + compact_duration(abs(nanos))
+    return Finding(Cause.OFFSET, explained, f"online = offline {shown}", params={"offset": shown})
+
+
+def compact_duration(nanoseconds: int) -> str:
+    """A duration as a person writes it: 1h, 90m, 1d12h, 1.5s, 250ms."""
+    parts, rest = [], nanoseconds
+    for unit, size in (("d", 86_400 * 10**9), ("h", 3_600 * 10**9), ("m", 60 * 10**9), ("s", 10**9)):
+        amount, rest = divmod(rest, size)
+        if amount:
+            parts.append(f"{amount}{unit}")
+    for unit, size in (("ms", 10**6), ("us", 10**3), ("ns", 1)):
+        amount, rest = divmod(rest, size)
+        if amount:
+            parts.append(f"{amount}{unit}")
+    return "".join(parts) or "0s"
+
+
+# Relabellings kept in the machine-readable params (`labels` gives the full count).
+MAPPING_PARAMS = 100
 
 
 def _category_remap(values: pl.DataFrame) -> Finding | None:
@@ -234,7 +303,9 @@ def _category_remap(values: pl.DataFrame) -> Finding | None:
     explained = int(mapping.get_column("len").sum())
     shown = ", ".join(f"{a!r}→{b!r}" for a, b in mapping.select("offline", "online").head(8).iter_rows())
     more = f" (+{mapping.height - 8} more)" if mapping.height > 8 else ""
-    return Finding(Cause.CATEGORY_REMAP, explained, f"online relabels offline values: {shown}{more}")
+    kept = dict(mapping.select("offline", "online").head(MAPPING_PARAMS).iter_rows())
+    return Finding(Cause.CATEGORY_REMAP, explained, f"online relabels offline values: {shown}{more}",
+                   params={"mapping": kept, "labels": mapping.height})
 
 
 def _stale(pairs: pl.DataFrame, history: Callable[[pl.DataFrame], pl.DataFrame]) -> Finding | None:
@@ -244,7 +315,9 @@ def _stale(pairs: pl.DataFrame, history: Callable[[pl.DataFrame], pl.DataFrame])
     if not found.len():
         return None
     explained = round(found.len() / lags.height * pairs.height)
-    return Finding(Cause.STALE, explained, f"online equals the offline value of the same key {_lag(found.median())} earlier")
+    lag = found.median()
+    return Finding(Cause.STALE, explained, f"online equals the offline value of the same key {_lag(lag)} earlier",
+                   params={"lag": compact_duration(round(lag.total_seconds()) * 10**9)})
 
 
 def _lag(lag) -> str:
@@ -255,6 +328,15 @@ def _lag(lag) -> str:
             shown = f"{value:.0f}" if abs(value - round(value)) < 0.05 else f"{value:.1f}"
             return f"{shown} {unit}{'' if shown == '1' else 's'}"
     return f"{seconds:g} seconds"
+
+
+def _nice_number(value: float, tol: float) -> float:
+    """The shortest decimal within `tol` (relative) of a fitted number: 100.00012 -> 100.0 at float32."""
+    for digits in range(16):
+        rounded = round(value, digits)
+        if abs(value - rounded) <= tol * abs(value):
+            return rounded
+    return value
 
 
 def _nice(value: float) -> str:
@@ -269,16 +351,24 @@ def _nice(value: float) -> str:
 
 
 def diagnose_rows(
-    offline_keys: pl.DataFrame, online_keys: pl.DataFrame, keys: list[str], timestamp: str | None, matched: int
+    offline_keys: pl.DataFrame,
+    online_keys: pl.DataFrame,
+    keys: list[str],
+    timestamp: str | None,
+    matched: int,
+    names: dict[str, str] | None = None,
 ) -> Diagnosis | None:
-    """Why few rows joined: a whole-hour timestamp shift, or a key format difference."""
+    """Why few rows joined: a whole-hour timestamp shift, or a key format difference.
+
+    `names` maps the frames' column names to the user's, for the messages.
+    """
     if online_keys.height == 0 or matched >= JOIN_SHARE * online_keys.height:
         return None
     if timestamp is not None:
         found = _timestamp_shift(offline_keys, online_keys, keys, timestamp, matched)
         if found is not None:
             return found
-    return _key_format(offline_keys, online_keys, keys, timestamp, matched)
+    return _key_format(offline_keys, online_keys, keys, timestamp, matched, names or {})
 
 
 def _timestamp_shift(
@@ -302,6 +392,7 @@ def _timestamp_shift(
         Cause.TIMESTAMP_SHIFT,
         f"online timestamps are offline ones {sign} {abs(hours)} h: shifting them back joins {joined:,} of "
         f"{online_keys.height:,} online rows (a timezone bug in the logger?)",
+        params={"hours": hours}, share=joined / online_keys.height,
     )
 
 
@@ -314,7 +405,12 @@ KEY_NORMALISATIONS: dict[str, Callable[[pl.Expr], pl.Expr]] = {
 
 
 def _key_format(
-    offline_keys: pl.DataFrame, online_keys: pl.DataFrame, keys: list[str], timestamp: str | None, matched: int
+    offline_keys: pl.DataFrame,
+    online_keys: pl.DataFrame,
+    keys: list[str],
+    timestamp: str | None,
+    matched: int,
+    names: dict[str, str],
 ) -> Diagnosis | None:
     text_keys = [k for k in keys if offline_keys.schema[k] == pl.String and online_keys.schema[k] == pl.String]
     on = keys + ([timestamp] if timestamp else [])
@@ -327,8 +423,9 @@ def _key_format(
                 example = _key_example(offline_keys, online_keys, key, normalise)
                 return Diagnosis(
                     Cause.KEY_FORMAT,
-                    f"key {key!r} differs in {name}{example}: ignoring it joins {joined:,} of "
+                    f"key {names.get(key, key)!r} differs in {name}{example}: ignoring it joins {joined:,} of "
                     f"{online_keys.height:,} online rows",
+                    params={"key": names.get(key, key), "difference": name}, share=joined / online_keys.height,
                 )
     return None
 

@@ -62,6 +62,7 @@ from ._report import (
     NullRates,
     Reason,
     SkewReport,
+    Verdict,
     write_atomically,
 )
 from ._stats import (
@@ -718,10 +719,11 @@ def _compare_feature(
               "dtype_online": dtype_online}
     missing = _missing_side(offline, online)
     if missing:
-        return FeatureResult(**common, skewed=True, reasons=(Reason.MISSING,), diagnosis=Diagnosis(Cause.MISSING, missing))
+        return FeatureResult(**common, verdict=Verdict.SKEW, reasons=(Reason.MISSING,),
+                             diagnosis=Diagnosis(Cause.MISSING, missing))
     if offline.nulls == offline.rows:
         warnings.warn(f"feature {name!r} is null on both sides: nothing to compare", SkewcheckWarning, stacklevel=3)
-        return FeatureResult(**common, skewed=False, notes=("null on both sides",))
+        return FeatureResult(**common, verdict=Verdict.OK, notes=("null on both sides",))
 
     reasons: list[Reason] = []
     notes: list[str] = []
@@ -743,7 +745,9 @@ def _compare_feature(
             reasons.append(Reason.DISTRIBUTION)
     if nulls.gap > null_rate_tolerance:
         reasons.append(Reason.NULLS)
-    return FeatureResult(**common, skewed=bool(reasons), distribution=distribution, domain=domain,
+    # Without rows to join, a population difference is the only evidence: it counts as skew.
+    verdict = Verdict.SKEW if reasons else Verdict.OK
+    return FeatureResult(**common, verdict=verdict, distribution=distribution, domain=domain,
                          reasons=tuple(reasons), notes=tuple(notes), histogram=hist)
 
 

@@ -22,7 +22,9 @@ from ._align import RowCounts
 from ._stats import Histogram, TestResult
 from ._version import __version__
 
-SCHEMA_VERSION = 1
+# 2: features[].verdict (ok/skew/drift), rows.null_keys_*, diagnosis params/share/secondary,
+# durations as ISO 8601 text.
+SCHEMA_VERSION = 2
 
 
 class Cause(str, Enum):
@@ -44,6 +46,19 @@ class Cause(str, Enum):
     KEY_FORMAT = "key_format"
 
 
+class Verdict(str, Enum):
+    """What a feature's differences mean for the CI gate.
+
+    ``skew``: the served value differs from the training value of the same row (or the feature
+    is missing or of another kind on one side; without keys, a distribution difference).
+    ``drift``: keys were given and the matched pairs agree, but the two populations differ.
+    """
+
+    OK = "ok"
+    SKEW = "skew"
+    DRIFT = "drift"
+
+
 class Reason(str, Enum):
     """Which check flagged a feature as skewed."""
 
@@ -56,10 +71,17 @@ class Reason(str, Enum):
 
 @dataclass(frozen=True)
 class Diagnosis:
-    """The most likely cause and a sentence with the fitted numbers."""
+    """The most likely cause, its fitted numbers, and a sentence that says it.
+
+    `params` holds the fitted numbers (e.g. ``{"factor": 100.0}``), `share` the fraction of the
+    mismatching pairs the cause explains, `secondary` the other cause of a mixed feature.
+    """
 
     cause: Cause
     detail: str
+    params: dict[str, Any] = field(default_factory=dict)
+    share: float | None = None
+    secondary: Diagnosis | None = None
 
 
 @dataclass(frozen=True)
@@ -117,7 +139,7 @@ class FeatureResult:
     """Everything skewcheck found about one feature. Holds numbers, never frames."""
 
     name: str
-    skewed: bool
+    verdict: Verdict
     dtype_offline: str | None
     dtype_online: str | None
     kind: str
@@ -131,6 +153,11 @@ class FeatureResult:
     histogram: Histogram | None = field(default=None, repr=False)
 
     @property
+    def skewed(self) -> bool:
+        """True when the verdict is skew (drift is not skew)."""
+        return self.verdict is Verdict.SKEW
+
+    @property
     def severity(self) -> float:
         """A sort key: skewed first, then by how far past its thresholds the feature is."""
         score = 0.0
@@ -142,10 +169,11 @@ class FeatureResult:
                 score = max(score, min(1.0, test.threshold / max(test.p_value, 1e-300)) * 0.5)
             elif test.threshold > 0:
                 score = max(score, min(1.0, test.statistic / test.threshold) * 0.5)
-        return (2.0 if Reason.MISSING in self.reasons else 1.0 if self.skewed else 0.0) + score
+        rank = {Verdict.SKEW: 2.0, Verdict.DRIFT: 1.0, Verdict.OK: 0.0}[self.verdict]
+        return rank + (1.0 if Reason.MISSING in self.reasons else 0.0) + score
 
     def to_dict(self) -> dict[str, Any]:
-        """The feature's entry in the JSON report (schema_version 1)."""
+        """The feature's entry in the JSON report (schema_version 2)."""
         values = None
         if self.values is not None:
             v = self.values
@@ -182,6 +210,7 @@ class FeatureResult:
             }
         return {
             "name": self.name,
+            "verdict": self.verdict.value,
             "skewed": self.skewed,
             "reasons": [r.value for r in self.reasons],
             "kind": self.kind,
@@ -204,7 +233,8 @@ class FeatureResult:
 class SkewReport:
     """The result of `skewcheck.compare`: a verdict per feature and the join counts.
 
-    `passed` is True when no feature is skewed and, for a keyed comparison, rows matched.
+    `passed` is True when no feature has a verdict that fails the gate (`fail_on`: skew, or
+    skew and drift) and, for a keyed comparison, rows matched.
     Render it with `to_dict`, `to_json`, `to_html`, `to_polars`, `summary`, or display it
     in a notebook.
     """
@@ -218,11 +248,17 @@ class SkewReport:
     online_label: str = "online"
     settings: dict[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    fail_on: Verdict = Verdict.SKEW
 
     @property
     def skewed(self) -> tuple[FeatureResult, ...]:
-        """The skewed features, most skewed first."""
-        return tuple(f for f in self.features if f.skewed)
+        """The features with verdict skew, most skewed first."""
+        return tuple(f for f in self.features if f.verdict is Verdict.SKEW)
+
+    @property
+    def drifted(self) -> tuple[FeatureResult, ...]:
+        """The features with verdict drift (matched pairs agree, populations differ)."""
+        return tuple(f for f in self.features if f.verdict is Verdict.DRIFT)
 
     def __getitem__(self, name: str) -> FeatureResult:
         for feature in self.features:
@@ -231,7 +267,7 @@ class SkewReport:
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON report contract, schema_version 1, as plain Python objects."""
+        """The JSON report contract, schema_version 2, as plain Python objects."""
         rows = None
         if self.rows is not None:
             r = self.rows
@@ -240,12 +276,15 @@ class SkewReport:
                 "offline_only": r.offline_only, "online_only": r.online_only,
                 "duplicate_keys_offline": r.duplicate_keys_offline,
                 "duplicate_keys_online": r.duplicate_keys_online,
+                "null_keys_offline": r.null_keys_offline,
+                "null_keys_online": r.null_keys_online,
                 "diagnosis": _diagnosis_dict(r.diagnosis),
             }
         return {
             "schema_version": SCHEMA_VERSION,
             "skewcheck_version": __version__,
             "passed": self.passed,
+            "fail_on": self.fail_on.value,
             "offline": self.offline_label,
             "online": self.online_label,
             "keys": list(self.keys),
@@ -275,6 +314,7 @@ class SkewReport:
             [
                 {
                     "feature": f.name,
+                    "verdict": f.verdict.value,
                     "skewed": f.skewed,
                     "cause": f.diagnosis.cause.value if f.diagnosis else None,
                     "mismatch_rate": f.values.mismatch_rate if f.values else None,
@@ -308,10 +348,16 @@ class SkewReport:
         return render_html(self, full_page=False)
 
 
-def _diagnosis_dict(diagnosis: Diagnosis | None) -> dict[str, str] | None:
+def _diagnosis_dict(diagnosis: Diagnosis | None) -> dict[str, Any] | None:
     if diagnosis is None:
         return None
-    return {"cause": diagnosis.cause.value, "detail": diagnosis.detail}
+    return {
+        "cause": diagnosis.cause.value,
+        "params": {k: _json_value(v) for k, v in diagnosis.params.items()},
+        "share": diagnosis.share,
+        "secondary": _diagnosis_dict(diagnosis.secondary),
+        "detail": diagnosis.detail,
+    }
 
 
 def _json_value(value: Any) -> Any:
@@ -321,14 +367,32 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, (datetime, date, time)):
         return value.isoformat()
     if isinstance(value, timedelta):
-        return value.total_seconds()
+        return iso_duration(value)
     if isinstance(value, (list, tuple)):
         return [_json_value(x) for x in value]
+    if isinstance(value, dict):
+        return {str(k): _json_value(x) for k, x in value.items()}
     if isinstance(value, (bytes, bytearray)):
         return value.hex()
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return str(value)
+
+
+def iso_duration(value: timedelta) -> str:
+    """A duration as ISO 8601 text, to the microsecond: P1DT2H, PT0.5S, -PT1H."""
+    sign, value = ("-", -value) if value < timedelta(0) else ("", value)
+    hours, rest = divmod(value.seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    time_part = "".join(
+        f"{amount}{unit}" for amount, unit in ((hours, "H"), (minutes, "M")) if amount
+    )
+    if seconds or value.microseconds:
+        time_part += f"{seconds + value.microseconds / 1e6:.6f}".rstrip("0").rstrip(".") + "S"
+    days = f"{value.days}D" if value.days else ""
+    if not days and not time_part:
+        return "PT0S"
+    return f"{sign}P{days}" + (f"T{time_part}" if time_part else "")
 
 
 def json_text(data: dict[str, Any], path: str | os.PathLike | None = None, *, indent: int = 2) -> str:

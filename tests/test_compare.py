@@ -193,7 +193,7 @@ def test_json_report_follows_the_contract():
     offline, online = _frames(rows=100)
     online = online.with_columns(pl.col("spend") * 2, pl.lit(float("nan")).alias("visits"))
     data = json.loads(skewcheck.compare(offline, online, keys="user_id", timestamp=None).to_json())
-    assert data["schema_version"] == 1 and data["skewcheck_version"] == skewcheck.__version__
+    assert data["schema_version"] == 2 and data["skewcheck_version"] == skewcheck.__version__
     assert data["passed"] is False and data["keys"] == ["user_id"] and data["timestamp"] is None
     assert set(data["rows"]) >= {"offline", "online", "matched", "offline_only", "online_only",
                                  "duplicate_keys_offline", "duplicate_keys_online", "diagnosis"}
