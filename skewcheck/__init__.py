@@ -16,7 +16,7 @@ from ._compare import compare
 from ._errors import SkewcheckInputError, SkewcheckWarning
 from ._pit import PitReport, audit_point_in_time
 from ._profile import Profile, compare_profile, merge_profiles, profile
-from ._report import Cause, Diagnosis, FeatureResult, Reason, SkewReport
+from ._report import Cause, Diagnosis, FeatureResult, Reason, SkewReport, Verdict
 from ._version import __version__
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "SkewReport",
     "SkewcheckInputError",
     "SkewcheckWarning",
+    "Verdict",
     "__version__",
     "audit_point_in_time",
     "compare",

@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         "compare",
         help="compare offline feature values with logged online values",
         description="Compare OFFLINE (training) feature values with ONLINE (served) ones. "
-        "Exit 0: no skew; 1: skew found; 2: usage or input error.",
+        "Exit 0: no skew; 1: skew found (or drift, with --fail-on drift); 2: usage or input error.",
     )
     cmp.add_argument("offline", help="offline features: .parquet, .csv or .ndjson")
     cmp.add_argument("online", help="online (served) features: .parquet, .csv or .ndjson")
@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--test", metavar="NAME",
                      help="one distribution test for every feature: ks, wasserstein, jensenshannon, chisquare, psi, linf")
     cmp.add_argument("--no-diagnosis", action="store_true", help="skip naming the causes (a little faster)")
+    cmp.add_argument("--fail-on", choices=("skew", "drift"), default="skew",
+                     help="skew (default): exit 1 on skew only; drift: also when matched pairs agree but the "
+                     "populations differ")
     cmp.add_argument("--json", metavar="PATH", help="write the JSON report here")
     cmp.add_argument("--html", metavar="PATH", help="write the HTML report here")
     cmp.add_argument("--quiet", action="store_true", help="print nothing; use the exit code")
@@ -133,7 +136,7 @@ def _compare(args: argparse.Namespace) -> int:
         report = compare(
             args.offline, args.online, keys=args.key, timestamp=args.timestamp, features=args.features,
             asof=args.asof, asof_tolerance=args.asof_tolerance, diagnose=not args.no_diagnosis,
-            tests=args.test, progress=False if (args.no_progress or args.quiet) else None, **options,
+            tests=args.test, fail_on=args.fail_on, progress=False if (args.no_progress or args.quiet) else None, **options,
         )
     _write_reports(report, args.json, args.html)
     if not args.quiet:

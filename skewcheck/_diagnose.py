@@ -204,7 +204,10 @@ def _null_fill(frame: pl.DataFrame, filled: str, null_side: str) -> Finding | No
 
 
 def _close(a: np.ndarray, b: np.ndarray, rel: float = FIT_TOLERANCE) -> np.ndarray:
-    return np.abs(a - b) <= rel * np.maximum(np.abs(a), np.abs(b)) + 1e-12
+    """Equal, or both finite and within `rel` (an infinity is close only to itself)."""
+    with np.errstate(invalid="ignore"):
+        near = np.abs(a - b) <= rel * np.maximum(np.abs(a), np.abs(b)) + 1e-12
+    return (a == b) | (np.isfinite(a) & np.isfinite(b) & near)
 
 
 def _precision(x: np.ndarray, y: np.ndarray) -> Finding | None:

@@ -10,7 +10,10 @@ import base64
 import io
 from html import escape
 
-from ._report import FeatureResult, SkewReport
+from ._report import FeatureResult, SkewReport, Verdict
+from ._terminal import counts_line
+
+VERDICT_LABEL = {Verdict.SKEW: "SKEW", Verdict.DRIFT: "drift", Verdict.OK: "ok"}
 
 # Plots are drawn for the skewed features, most skewed first, up to this many.
 MAX_PLOTTED_FEATURES = 30
@@ -24,6 +27,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;
 .skewcheck th,.skewcheck td{border-bottom:1px solid #ddd;padding:.25rem .6rem;text-align:left;vertical-align:top}
 .skewcheck td.num{text-align:right;font-variant-numeric:tabular-nums}
 .skewcheck .skew{color:#b00020;font-weight:600}.skewcheck .ok{color:#1b7f3b}
+.skewcheck .drift{color:#a05a00;font-weight:600}
 .skewcheck .verdict{font-size:1.2rem;font-weight:700}
 .skewcheck .feature{border-top:2px solid #eee;margin-top:1.5rem;padding-top:.5rem}
 .skewcheck .muted{color:#666}.skewcheck img{max-width:100%}
@@ -37,7 +41,7 @@ def render_html(report: SkewReport, *, full_page: bool = True) -> str:
             _heading(report),
             _rows(report),
             _summary_table(report),
-            *(_feature_section(f, report) for f in report.skewed[:MAX_PLOTTED_FEATURES]),
+            *(_feature_section(f, report) for f in (report.skewed + report.drifted)[:MAX_PLOTTED_FEATURES]),
             _settings(report),
         ]
     )
@@ -51,10 +55,12 @@ def render_html(report: SkewReport, *, full_page: bool = True) -> str:
 
 
 def _heading(report: SkewReport) -> str:
-    verdict = '<span class="ok">PASSED</span>' if report.passed else '<span class="skew">SKEW FOUND</span>'
+    if report.passed:
+        verdict = '<span class="ok">PASSED</span>'
+    else:
+        verdict = f'<span class="skew">{"SKEW" if report.skewed or not report.drifted else "DRIFT"} FOUND</span>'
     return (
-        f'<h2>skewcheck report</h2><p class="verdict">{verdict}: {len(report.skewed)} of '
-        f"{len(report.features)} features skewed</p>"
+        f'<h2>skewcheck report</h2><p class="verdict">{verdict}: {escape(counts_line(report))}</p>'
         f'<p class="muted">offline: {escape(report.offline_label)}<br>online: {escape(report.online_label)}</p>'
         + "".join(f'<p class="skew">warning: {escape(w)}</p>' for w in report.warnings)
     )
@@ -68,6 +74,7 @@ def _rows(report: SkewReport) -> str:
         ("offline rows", r.offline), ("online rows", r.online), ("matched", r.matched),
         ("offline only", r.offline_only), ("online only", r.online_only),
         ("duplicate keys offline", r.duplicate_keys_offline), ("duplicate keys online", r.duplicate_keys_online),
+        ("null keys offline", r.null_keys_offline), ("null keys online", r.null_keys_online),
     ]
     on = ", ".join(report.keys + ((report.timestamp,) if report.timestamp else ()))
     table = "".join(f"<tr><th>{escape(k)}</th><td class='num'>{v:,}</td></tr>" for k, v in cells)
@@ -84,7 +91,7 @@ def _summary_table(report: SkewReport) -> str:
     )
     rows = []
     for f in report.features:
-        verdict = '<span class="skew">SKEW</span>' if f.skewed else '<span class="ok">ok</span>'
+        verdict = f'<span class="{f.verdict.value}">{VERDICT_LABEL[f.verdict]}</span>'
         cause = escape(f.diagnosis.cause.value) if f.diagnosis else escape(", ".join(r.value for r in f.reasons) or "-")
         mismatched = f"{f.values.mismatched:,} ({f.values.mismatch_rate:.1%})" if f.values else "-"
         test, statistic, threshold = "-", "-", "-"
@@ -103,7 +110,8 @@ def _summary_table(report: SkewReport) -> str:
 
 
 def _feature_section(feature: FeatureResult, report: SkewReport) -> str:
-    parts = [f'<div class="feature"><h3>{escape(feature.name)} <span class="skew">skewed</span></h3>']
+    label = "skewed" if feature.skewed else "drifted"
+    parts = [f'<div class="feature"><h3>{escape(feature.name)} <span class="{feature.verdict.value}">{label}</span></h3>']
     if feature.diagnosis is not None:
         parts.append(f"<p><b>{escape(feature.diagnosis.cause.value)}</b>: {escape(feature.diagnosis.detail)}</p>")
     parts.append(f"<p class='muted'>flagged by: {escape(', '.join(r.value for r in feature.reasons))}</p>")

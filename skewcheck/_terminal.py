@@ -9,15 +9,19 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from ._report import FeatureResult, SkewReport
+from ._report import FeatureResult, SkewReport, Verdict
+
+VERDICT_TEXT = {
+    Verdict.SKEW: Text("SKEW", style="bold red"),
+    Verdict.DRIFT: Text("drift", style="bold yellow"),
+    Verdict.OK: Text("ok", style="green"),
+}
 
 
 def summary_renderable(report: SkewReport) -> Group:
     """A heading, the row counts, the per-feature table and the warnings, for a rich Console."""
-    skewed = len(report.skewed)
-    verdict = Text("PASSED", style="bold green") if report.passed else Text("SKEW FOUND", style="bold red")
     heading = Text.assemble(
-        "skewcheck: ", verdict, f"  {skewed} of {len(report.features)} features skewed  ",
+        "skewcheck: ", _outcome(report), f"  {counts_line(report)}  ",
         (f"{_named(report.offline_label, 'offline')} vs {_named(report.online_label, 'online')}", "dim"),
     )
     parts: list = [heading]
@@ -30,6 +34,8 @@ def summary_renderable(report: SkewReport) -> Group:
         )
         if r.duplicate_keys_offline or r.duplicate_keys_online:
             line += f"; duplicate keys {r.duplicate_keys_offline:,} offline, {r.duplicate_keys_online:,} online"
+        if r.null_keys_offline or r.null_keys_online:
+            line += f"; null keys {r.null_keys_offline:,} offline, {r.null_keys_online:,} online (never joined)"
         parts.append(Text(line))
         if r.diagnosis is not None:
             parts.append(Text(f"rows: {r.diagnosis.cause.value}: {r.diagnosis.detail}", style="yellow"))
@@ -42,7 +48,7 @@ def summary_renderable(report: SkewReport) -> Group:
     for feature in report.features:
         table.add_row(*_row(feature))
     parts.append(table)
-    for feature in report.skewed:
+    for feature in report.skewed + report.drifted:
         if feature.diagnosis is not None:
             parts.append(Text.assemble((f"{feature.name}: ", "bold"), f"{feature.diagnosis.cause.value}: ",
                                        feature.diagnosis.detail))
@@ -65,12 +71,28 @@ def render_text(renderable, *, width: int | None = None) -> str:
     return buffer.getvalue()
 
 
+def _outcome(report: SkewReport) -> Text:
+    if not report.passed:
+        found = "SKEW FOUND" if report.skewed or not report.drifted else "DRIFT FOUND"
+        return Text(found, style="bold red")
+    return Text("PASSED", style="bold green")
+
+
+def counts_line(report: SkewReport) -> str:
+    """E.g. "2 of 7 features skewed, 1 drifted" (drift is reported, and fails only with fail_on)."""
+    line = f"{len(report.skewed)} of {len(report.features)} features skewed"
+    if report.drifted:
+        gate = "fails the gate" if report.fail_on is Verdict.DRIFT else "does not fail the gate"
+        line += f", {len(report.drifted)} drifted ({gate})"
+    return line
+
+
 def _named(label: str, role: str) -> str:
     return label if label.startswith(role) else f"{label} ({role})"
 
 
 def _row(feature: FeatureResult) -> tuple[Text | str, ...]:
-    verdict = Text("SKEW", style="bold red") if feature.skewed else Text("ok", style="green")
+    verdict = VERDICT_TEXT[feature.verdict]
     if feature.diagnosis is not None:
         cause = feature.diagnosis.cause.value
     else:
