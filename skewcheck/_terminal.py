@@ -103,7 +103,7 @@ def _row(feature: FeatureResult) -> tuple[Text | str, ...]:
     if test is None:
         test_name, statistic = "-", "-"
     else:
-        test_name = test.test + (" (drift)" if test.drifted else "")
+        test_name = test.test + (" (differs)" if test.drifted else "")
         shown = test.p_value if test.p_value is not None else test.statistic
         label = "p=" if test.p_value is not None else ""
         statistic = "nan" if shown is None or math.isnan(shown) else f"{label}{shown:.3g}"
