@@ -34,15 +34,17 @@ from ._report import (
     SkewReport,
     ValueResult,
 )
-from ._stats import NUMERIC_ONLY_TESTS, distribution_test, histogram
+from ._settings import (
+    DEFAULT_ABS_TOL,
+    DEFAULT_EXAMPLES,
+    DEFAULT_MAX_MISMATCH_RATE,
+    DEFAULT_NULL_RATE_TOLERANCE,
+    DEFAULT_REL_TOL,
+    NUMERIC_ONLY_TESTS,
+    check_compare,
+)
+from ._stats import distribution_test, histogram
 
-# Default tolerances. rel_tol follows math.isclose: 1e-9 forgives float64 summation order,
-# nothing more. A gap of 5 points in the null rate changes what the model sees on 1 row in 20.
-DEFAULT_ABS_TOL = 0.0
-DEFAULT_REL_TOL = 1e-9
-DEFAULT_MAX_MISMATCH_RATE = 0.0
-DEFAULT_NULL_RATE_TOLERANCE = 0.05
-DEFAULT_EXAMPLES = 5
 # Pairs kept for the scatter plot of the HTML report.
 SAMPLE_PAIRS = 200
 # Values per side behind the histogram of the HTML report (a plot needs no more).
@@ -153,24 +155,25 @@ def compare(
     """
     from ._profile import compare_profile, is_profile  # here: _profile builds on this module
 
+    checked = check_compare(
+        keys=keys, timestamp=timestamp, features=features, asof=asof, asof_tolerance=asof_tolerance, abs_tol=abs_tol,
+        rel_tol=rel_tol, max_mismatch_rate=max_mismatch_rate, null_rate_tolerance=null_rate_tolerance, tests=tests,
+        examples=examples, diagnose=diagnose, progress=progress,
+    )
     if is_profile(offline):
         return compare_profile(offline, online, keys=keys, timestamp=timestamp, features=features, tests=tests,
                                null_rate_tolerance=null_rate_tolerance)
-    key_list = [keys] if isinstance(keys, str) else list(keys or [])
-    if timestamp and not key_list:
-        raise SkewcheckInputError(f"--timestamp {timestamp!r} needs at least one --key to join on")
+    key_list, features = checked.keys, checked.features
     settings = Settings(abs_tol, rel_tol, max_mismatch_rate, null_rate_tolerance, examples, tests, diagnose)
     off, on = load(offline, role="offline"), load(online, role="online")
     names = _feature_names(off, on, key_list, timestamp, features)
     alignment = None
     if key_list:
-        alignment = align(off, on, keys=key_list, timestamp=timestamp, asof=asof, tolerance=asof_tolerance)
+        alignment = align(off, on, keys=key_list, timestamp=timestamp, asof=asof, tolerance=checked.asof_tolerance)
         if diagnose:
             rows_diagnosis = diagnose_rows(alignment.offline_keys, alignment.online_keys, key_list, timestamp,
                                            alignment.counts.matched)
             alignment = replace(alignment, counts=replace(alignment.counts, diagnosis=rows_diagnosis))
-    elif asof:
-        raise SkewcheckInputError("an as-of join needs --key and --timestamp")
 
     results: list[FeatureResult] = []
     with warnings.catch_warnings(record=True) as caught:
@@ -232,7 +235,7 @@ def _feature_names(
         names = list(dict.fromkeys(features))
         for name in names:
             if name in reserved:
-                raise SkewcheckInputError(f"feature {name!r} is also a key or the timestamp; leave it out of --features")
+                raise SkewcheckInputError(f"feature {name!r} is also a key or the timestamp; leave it out of `features`")
             if name not in off.schema and name not in on.schema:
                 raise SkewcheckInputError(
                     f"feature {name!r} is in neither {off.label} (columns: {off.column_list()}) "
@@ -246,7 +249,7 @@ def _feature_names(
     if not set(off_names) & set(on_names):
         raise SkewcheckInputError(
             f"no common feature columns: {off.label} has ({', '.join(off_names) or 'none'}), "
-            f"{on.label} has ({', '.join(on_names) or 'none'}); rename them or pass --features"
+            f"{on.label} has ({', '.join(on_names) or 'none'}); rename them or pass `features`"
         )
     return off_names + [c for c in on_names if c not in off_names]
 
