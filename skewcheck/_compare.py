@@ -11,7 +11,7 @@ import sys
 import warnings
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -34,6 +34,7 @@ from ._report import (
     SkewReport,
     ValueResult,
 )
+from ._run import worker_pool
 from ._settings import (
     DEFAULT_ABS_TOL,
     DEFAULT_EXAMPLES,
@@ -180,10 +181,9 @@ def compare(
         warnings.simplefilter("always", SkewcheckWarning)
         # Features are compared in threads (numpy and polars release the GIL), the next chunk
         # being read meanwhile; at most two chunks are compared at once, which bounds memory.
-        pool, reader = ThreadPoolExecutor(max_workers=WORKERS), ThreadPoolExecutor(max_workers=1)
         chunks = list(_chunks(names, max(off.rows, on.rows)))
         in_flight: deque[list[tuple[str, Future]]] = deque()
-        with _progress(len(names), enabled=progress) as advance, pool, reader:
+        with _progress(len(names), enabled=progress) as advance, worker_pool(WORKERS) as pool, worker_pool(1) as reader:
             next_read = reader.submit(_read_both, off, on, chunks[0])
             for index, chunk in enumerate(chunks):
                 off_columns, on_columns = next_read.result()

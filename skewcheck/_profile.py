@@ -43,7 +43,6 @@ import os
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -63,6 +62,7 @@ from ._report import (
     Reason,
     SkewReport,
 )
+from ._run import worker_pool
 from ._settings import DEFAULT_NULL_RATE_TOLERANCE, check_profile_comparison, column_names
 from ._stats import (
     _MIN_NORM,
@@ -211,11 +211,11 @@ class FeatureProfile:
 
         Raises
         ------
-        ValueError
+        TypeError, ValueError
             A field of the wrong type, or an impossible value; the message names the field.
         """
         if not isinstance(data, Mapping):
-            raise ValueError(f"a feature is {type(data).__name__}, expected an object")
+            raise TypeError(f"a feature is {type(data).__name__}, expected an object")
         name = data.get("name")
         if not isinstance(name, str) or not name:
             raise ValueError(f"a feature's 'name' is {name!r}, expected a column name")
@@ -445,7 +445,7 @@ class Profile:
             raise SkewcheckInputError(f"{label}: malformed profile ('features' is {features!r}, expected a list)")
         try:
             parsed = tuple(FeatureProfile.from_dict(f) for f in features)
-        except ValueError as exc:
+        except (TypeError, ValueError) as exc:
             raise SkewcheckInputError(f"{label}: malformed profile ({exc})") from None
         for feature in parsed:
             if feature.rows != rows:
@@ -490,7 +490,7 @@ def profile(data: Any, *, features: Sequence[str] | None = None) -> Profile:
     source = load(data, role="data")
     names = _profiled_names(source, features)
     results: list[FeatureProfile] = []
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+    with worker_pool(os.cpu_count() or 1) as pool:
         for chunk in _chunks(names, source.rows):
             columns = _read(source, chunk)
             results.extend(pool.map(_feature_profile, (columns[name] for name in chunk)))
