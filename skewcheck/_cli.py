@@ -8,6 +8,7 @@ import warnings
 from collections.abc import Sequence
 
 from ._errors import SkewcheckInputError, SkewcheckWarning
+from ._io import check_report_paths
 from ._version import __version__
 
 EXIT_OK, EXIT_SKEW, EXIT_INPUT = 0, 1, 2
@@ -53,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--fail-on", choices=("skew", "drift"), default="skew",
                      help="skew (default): exit 1 on skew only; drift: also when matched pairs agree but the "
                      "populations differ")
-    cmp.add_argument("--json", metavar="PATH", help="write the JSON report here")
-    cmp.add_argument("--html", metavar="PATH", help="write the HTML report here")
+    cmp.add_argument("--json", metavar="PATH", help="write the JSON report here (- for standard output)")
+    cmp.add_argument("--html", metavar="PATH", help="write the HTML report here (- for standard output)")
     cmp.add_argument("--quiet", action="store_true", help="print nothing; use the exit code")
     cmp.add_argument("--no-progress", action="store_true", help="never show a progress bar")
 
@@ -84,8 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "count the training values that differ")
     pit.add_argument("--source-time", metavar="COL",
                      help="the features source's timestamp column (default: the --feature-time column's name)")
-    pit.add_argument("--json", metavar="PATH", help="write the JSON report here")
-    pit.add_argument("--html", metavar="PATH", help="write the HTML report here")
+    pit.add_argument("--json", metavar="PATH", help="write the JSON report here (- for standard output)")
+    pit.add_argument("--html", metavar="PATH", help="write the HTML report here (- for standard output)")
     pit.add_argument("--quiet", action="store_true", help="print nothing; use the exit code")
 
     prof = commands.add_parser(
@@ -95,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         "it later without the training data, or merge the profiles of partitions. Exit 0; 2: usage or input error.",
     )
     prof.add_argument("data", help="the data to profile: .parquet, .csv or .ndjson")
-    prof.add_argument("--out", required=True, metavar="PATH", help="where to write the profile (JSON)")
+    prof.add_argument("--out", required=True, metavar="PATH", help="where to write the profile (JSON; - for standard output)")
     prof.add_argument("--features", metavar="A,B", type=_names, help="comma-separated columns to profile (default: all)")
     return parser
 
@@ -112,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _profile(args)
         return _demo(args)
     except SkewcheckInputError as exc:
-        print(f"skewcheck: error: {exc}", file=sys.stderr)
+        print(f"skewcheck: error: {exc.worded(_flag)}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
         print("skewcheck: interrupted", file=sys.stderr)
@@ -121,10 +122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from . import compare
-    from ._stats import TESTS
 
-    if args.test is not None and args.test not in TESTS:
-        raise SkewcheckInputError(f"--test {args.test!r} is not a known test; choose one of {', '.join(TESTS)}")
+    reports = {"--json": args.json, "--html": args.html}
+    check_report_paths(reports, [args.offline, args.online])
     options = {
         name: value
         for name, value in (("abs_tol", args.abs_tol), ("rel_tol", args.rel_tol),
@@ -138,8 +138,8 @@ def _compare(args: argparse.Namespace) -> int:
             asof=args.asof, asof_tolerance=args.asof_tolerance, diagnose=not args.no_diagnosis,
             tests=args.test, fail_on=args.fail_on, progress=False if (args.no_progress or args.quiet) else None, **options,
         )
-    _write_reports(report, args.json, args.html)
-    if not args.quiet:
+    _write_reports(report, reports)
+    if not (args.quiet or _to_stdout(reports)):
         _print_report(report)
     return EXIT_OK if report.passed else EXIT_SKEW
 
@@ -148,7 +148,7 @@ def _demo(args: argparse.Namespace) -> int:
     from ._demo import run_demo
 
     report = run_demo(data_dir=args.data_dir)
-    _write_reports(report, None, args.html)
+    _write_reports(report, {"--html": args.html})
     _print_report(report)
     print(f"\nHTML report: {args.html}")
     print("Your turn: skewcheck compare OFFLINE ONLINE --key ID --timestamp TS --html report.html")
@@ -158,12 +158,14 @@ def _demo(args: argparse.Namespace) -> int:
 def _pit(args: argparse.Namespace) -> int:
     from ._pit import audit_point_in_time, summary_renderable
 
+    reports = {"--json": args.json, "--html": args.html}
+    check_report_paths(reports, [args.training, args.features_source])
     report = audit_point_in_time(
         args.training, event_time=args.event_time, feature_time=args.feature_time, keys=args.key, ttl=args.ttl,
         features_source=args.features_source, source_time=args.source_time,
     )
-    _write_reports(report, args.json, args.html)
-    if not args.quiet:
+    _write_reports(report, reports)
+    if not (args.quiet or _to_stdout(reports)):
         _print(summary_renderable(report))
     return EXIT_OK if report.passed else EXIT_SKEW
 
@@ -171,23 +173,47 @@ def _pit(args: argparse.Namespace) -> int:
 def _profile(args: argparse.Namespace) -> int:
     from ._profile import profile
 
+    check_report_paths({"--out": args.out}, [args.data])
     result = profile(args.data, features=args.features)
-    try:
-        result.to_json(args.out)
-    except OSError as exc:
-        raise SkewcheckInputError(f"{args.out}: cannot write the profile ({exc.strerror or exc})") from None
-    print(f"profile of {result.source}: {result.rows:,} rows, {len(result.features)} features -> {args.out}")
+    _write(args.out, result.to_json)
+    if args.out != "-":
+        print(f"profile of {result.source}: {result.rows:,} rows, {len(result.features)} features -> {args.out}")
     return EXIT_OK
 
 
-def _write_reports(report, json_path: str | None, html_path: str | None) -> None:
-    for path, write in ((json_path, report.to_json), (html_path, report.to_html)):
-        if path is None:
-            continue
-        try:
-            write(path)
-        except OSError as exc:
-            raise SkewcheckInputError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
+def _write_reports(report, reports: dict[str, str | None]) -> None:
+    if sum(path == "-" for path in reports.values()) > 1:
+        raise SkewcheckInputError(f"only one of {' and '.join(reports)} can go to standard output (-)")
+    for option, path in reports.items():
+        if path is not None:
+            _write(path, report.to_json if option == "--json" else report.to_html)
+
+
+def _write(path: str, render) -> None:
+    """Write what `render` makes to `path` ("-": standard output)."""
+    if path == "-":
+        sys.stdout.write(render())
+        sys.stdout.flush()
+        return
+    try:
+        render(path)
+    except OSError as exc:
+        raise SkewcheckInputError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
+
+
+def _to_stdout(reports: dict[str, str | None]) -> bool:
+    """Whether a report goes to standard output (then the summary does not)."""
+    return "-" in reports.values()
+
+
+def _flag(parameter: str) -> str:
+    """How the command line spells a Python parameter named in a library message."""
+    return _FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
+
+
+# The parameters whose flag is not their name with dashes.
+_FLAGS = {"keys": "--key", "tests": "--test", "diagnose": "--no-diagnosis", "offline": "OFFLINE", "online": "ONLINE",
+          "training": "TRAINING", "data": "DATA", "progress": "--no-progress"}
 
 
 def _print(renderable) -> None:

@@ -11,7 +11,7 @@ import sys
 import warnings
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -35,15 +35,18 @@ from ._report import (
     ValueResult,
     Verdict,
 )
-from ._stats import NUMERIC_ONLY_TESTS, distribution_test, histogram
+from ._run import worker_pool
+from ._settings import (
+    DEFAULT_ABS_TOL,
+    DEFAULT_EXAMPLES,
+    DEFAULT_MAX_MISMATCH_RATE,
+    DEFAULT_NULL_RATE_TOLERANCE,
+    DEFAULT_REL_TOL,
+    NUMERIC_ONLY_TESTS,
+    check_compare,
+)
+from ._stats import distribution_test, histogram
 
-# Default tolerances. rel_tol follows math.isclose: 1e-9 forgives float64 summation order,
-# nothing more. A gap of 5 points in the null rate changes what the model sees on 1 row in 20.
-DEFAULT_ABS_TOL = 0.0
-DEFAULT_REL_TOL = 1e-9
-DEFAULT_MAX_MISMATCH_RATE = 0.0
-DEFAULT_NULL_RATE_TOLERANCE = 0.05
-DEFAULT_EXAMPLES = 5
 # Pairs kept for the scatter plot of the HTML report.
 SAMPLE_PAIRS = 200
 # Values per side behind the histogram of the HTML report (a plot needs no more).
@@ -162,37 +165,34 @@ def compare(
     """
     from ._profile import compare_profile, is_profile  # here: _profile builds on this module
 
+    checked = check_compare(
+        keys=keys, timestamp=timestamp, features=features, asof=asof, asof_tolerance=asof_tolerance, abs_tol=abs_tol,
+        rel_tol=rel_tol, max_mismatch_rate=max_mismatch_rate, null_rate_tolerance=null_rate_tolerance, tests=tests,
+        examples=examples, diagnose=diagnose, fail_on=fail_on, progress=progress,
+    )
     if is_profile(offline):
         return compare_profile(offline, online, keys=keys, timestamp=timestamp, features=features, tests=tests,
                                null_rate_tolerance=null_rate_tolerance)
-    key_list = [keys] if isinstance(keys, str) else list(keys or [])
-    if timestamp and not key_list:
-        raise SkewcheckInputError(f"--timestamp {timestamp!r} needs at least one --key to join on")
-    if fail_on not in ("skew", "drift"):
-        raise SkewcheckInputError(f"fail_on must be 'skew' or 'drift', got {fail_on!r}")
-    gate = Verdict(fail_on)
+    key_list, features, gate = checked.keys, checked.features, Verdict(checked.fail_on)
     settings = Settings(abs_tol, rel_tol, max_mismatch_rate, null_rate_tolerance, examples, tests, diagnose)
     off, on = load(offline, role="offline"), load(online, role="online")
     names = _feature_names(off, on, key_list, timestamp, features)
     alignment = None
     if key_list:
-        alignment = align(off, on, keys=key_list, timestamp=timestamp, asof=asof, tolerance=asof_tolerance)
+        alignment = align(off, on, keys=key_list, timestamp=timestamp, asof=asof, tolerance=checked.asof_tolerance)
         if diagnose:
             rows_diagnosis = diagnose_rows(alignment.offline_keys, alignment.online_keys, list(alignment.keys),
                                            alignment.timestamp, alignment.counts.matched, alignment.user_names())
             alignment = replace(alignment, counts=replace(alignment.counts, diagnosis=rows_diagnosis))
-    elif asof:
-        raise SkewcheckInputError("an as-of join needs --key and --timestamp")
 
     results: list[FeatureResult] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SkewcheckWarning)
         # Features are compared in threads (numpy and polars release the GIL), the next chunk
         # being read meanwhile; at most two chunks are compared at once, which bounds memory.
-        pool, reader = ThreadPoolExecutor(max_workers=WORKERS), ThreadPoolExecutor(max_workers=1)
         chunks = list(_chunks(names, max(off.rows, on.rows)))
         in_flight: deque[list[tuple[str, Future]]] = deque()
-        with _progress(len(names), enabled=progress) as advance, pool, reader:
+        with _progress(len(names), enabled=progress) as advance, worker_pool(WORKERS) as pool, worker_pool(1) as reader:
             next_read = reader.submit(_read_both, off, on, chunks[0])
             for index, chunk in enumerate(chunks):
                 off_columns, on_columns = next_read.result()
@@ -246,7 +246,7 @@ def _feature_names(
         names = list(dict.fromkeys(features))
         for name in names:
             if name in reserved:
-                raise SkewcheckInputError(f"feature {name!r} is also a key or the timestamp; leave it out of --features")
+                raise SkewcheckInputError(f"feature {name!r} is also a key or the timestamp; leave it out of `features`")
             if name not in off.schema and name not in on.schema:
                 raise SkewcheckInputError(
                     f"feature {name!r} is in neither {off.label} (columns: {off.column_list()}) "
@@ -260,7 +260,7 @@ def _feature_names(
         if not set(off_names) & set(on_names):
             raise SkewcheckInputError(
                 f"no common feature columns: {off.label} has ({', '.join(off_names) or 'none'}), "
-                f"{on.label} has ({', '.join(on_names) or 'none'}); rename them or pass --features"
+                f"{on.label} has ({', '.join(on_names) or 'none'}); rename them or pass `features`"
             )
         names = off_names + [c for c in on_names if c not in off_names]
     for name in names:

@@ -20,6 +20,11 @@ MAX_PLOTTED_FEATURES = 30
 OFFLINE_COLOUR, ONLINE_COLOUR = "#1f77b4", "#ff7f0e"
 # Pairs spanning more than this ratio are drawn on log axes, so a scale bug shows as a parallel line.
 LOG_SCALE_SPAN = 100
+# Characters of a value shown in a table, of a category under the histogram and of a diagnosis: what
+# a reader can take in (a tick label much longer than this squeezes the plot away).
+VALUE_CHARS = 200
+TICK_LABEL_CHARS = 24
+DETAIL_CHARS = 1000
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;color:#222;max-width:1100px}
@@ -113,7 +118,8 @@ def _feature_section(feature: FeatureResult, report: SkewReport) -> str:
     label = "skewed" if feature.skewed else "drifted"
     parts = [f'<div class="feature"><h3>{escape(feature.name)} <span class="{feature.verdict.value}">{label}</span></h3>']
     if feature.diagnosis is not None:
-        parts.append(f"<p><b>{escape(feature.diagnosis.cause.value)}</b>: {escape(feature.diagnosis.detail)}</p>")
+        detail = _short(feature.diagnosis.detail, DETAIL_CHARS)
+        parts.append(f"<p><b>{escape(feature.diagnosis.cause.value)}</b>: {escape(detail)}</p>")
     parts.append(f"<p class='muted'>flagged by: {escape(', '.join(r.value for r in feature.reasons))}</p>")
     parts.extend(f"<p class='muted'>{escape(note)}</p>" for note in feature.notes)
     plot = _plot(feature)
@@ -122,16 +128,16 @@ def _feature_section(feature: FeatureResult, report: SkewReport) -> str:
     if feature.values is not None and feature.values.examples:
         head = "".join(f"<th>{escape(k)}</th>" for k in feature.values.examples[0].key) + "<th>offline</th><th>online</th>"
         rows = "".join(
-            "<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in e.key.values())
-            + f"<td>{escape(repr(e.offline))}</td><td>{escape(repr(e.online))}</td></tr>"
+            "<tr>" + "".join(f"<td>{escape(_short(str(v)))}</td>" for v in e.key.values())
+            + f"<td>{escape(_short(repr(e.offline)))}</td><td>{escape(_short(repr(e.online)))}</td></tr>"
             for e in feature.values.examples
         )
         parts.append(f"<p>Mismatch examples</p><table><tr>{head}</tr>{rows}</table>")
     if feature.domain is not None:
         d = feature.domain
         parts.append(
-            f"<p>Values seen offline only ({d.offline_only_count}): {escape(', '.join(map(str, d.offline_only)))}<br>"
-            f"Values seen online only ({d.online_only_count}): {escape(', '.join(map(str, d.online_only)))}</p>"
+            f"<p>Values seen offline only ({d.offline_only_count}): {escape(', '.join(_short(str(v)) for v in d.offline_only))}<br>"
+            f"Values seen online only ({d.online_only_count}): {escape(', '.join(_short(str(v)) for v in d.online_only))}</p>"
         )
     parts.append("</div>")
     return "".join(parts)
@@ -165,7 +171,7 @@ def _draw_histogram(ax, hist) -> None:
         ax.stairs(offline, edges, fill=True, alpha=0.45, color=OFFLINE_COLOUR, label="offline")
         ax.stairs(online, edges, fill=True, alpha=0.45, color=ONLINE_COLOUR, label="online")
     else:
-        labels = [str(c) for c in hist.categories]
+        labels = [_short(str(c), TICK_LABEL_CHARS) for c in hist.categories]
         positions = range(len(labels))
         ax.bar([p - 0.2 for p in positions], offline, width=0.4, color=OFFLINE_COLOUR, label="offline")
         ax.bar([p + 0.2 for p in positions], online, width=0.4, color=ONLINE_COLOUR, label="online")
@@ -189,6 +195,11 @@ def _draw_pairs(ax, sample) -> None:
     ax.set_ylabel("online value")
     ax.set_title("joined pairs")
     ax.legend()
+
+
+def _short(text: str, limit: int = VALUE_CHARS) -> str:
+    """`text`, cut to `limit` characters (with an ellipsis): a 1 MB string must not fill the page or the plot."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _shares(counts) -> list[float]:

@@ -16,7 +16,6 @@ as-of join honours the TTL, so a value older than it differs from the correct on
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,27 +26,19 @@ from typing import Any
 import polars as pl
 
 from ._align import join_columns
-from ._compare import DEFAULT_REL_TOL
 from ._errors import SkewcheckInputError
-from ._io import Source, load
-from ._report import _json_value, json_text, write_atomically
+from ._io import Source, load, write_atomically
+from ._report import _json_value, json_text
+from ._settings import DEFAULT_EXAMPLES, DEFAULT_REL_TOL, check_pit, parse_duration
 from ._version import __version__
 
 __all__ = ["PitExample", "PitReport", "RecomputedFeature", "TimeCheck", "audit_point_in_time", "parse_duration"]
 
 SCHEMA_VERSION = 1
-DEFAULT_EXAMPLES = 5
 _ROW = "__skewcheck_row"
 _EVENT = "__skewcheck_event_time"
 _SOURCE_TIME = "__skewcheck_source_time"
 _CORRECT = "__skewcheck_correct"
-# The units of polars' duration language that have a fixed length, down to timedelta's microsecond.
-_UNITS = {
-    "us": timedelta(microseconds=1), "ms": timedelta(milliseconds=1),
-    "s": timedelta(seconds=1), "m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1),
-    "w": timedelta(weeks=1),
-}
-_DURATION = re.compile(r"(\d+)(ns|us|ms|mo|s|m|h|d|w|q|y|i)")
 
 
 @dataclass(frozen=True)
@@ -232,18 +223,15 @@ def audit_point_in_time(
     >>> report.passed, report["feature_time"].future
     (False, 1)
     """
-    key_list = [keys] if isinstance(keys, str) else list(keys or [])
-    feature_times = [feature_time] if isinstance(feature_time, str) else list(dict.fromkeys(feature_time))
-    if not feature_times:
-        raise SkewcheckInputError("no feature time column given; pass --feature-time with at least one column")
-    tolerance = parse_duration(ttl) if isinstance(ttl, str) else ttl
-    if tolerance is not None and tolerance <= timedelta(0):
-        raise SkewcheckInputError(f"--ttl must be a positive duration, got {ttl!r}")
+    key_list, feature_times, tolerance = check_pit(
+        event_time=event_time, feature_time=feature_time, keys=keys, ttl=ttl, features_source=features_source,
+        source_time=source_time, examples=examples,
+    )
     train = load(training, role="training")
     for key in key_list:
-        _require(train, key, "key", "--key")
-    event = _time_cast(train, event_time, "event time", "--event-time")
-    times = [_time_cast(train, column, "feature time", "--feature-time") for column in feature_times]
+        _require(train, key, "key", "keys")
+    event = _time_cast(train, event_time, "event time", "event_time")
+    times = [_time_cast(train, column, "feature time", "feature_time") for column in feature_times]
     for (cast, zone), column in zip(times, feature_times):
         _same_zone_kind(train, event_time, event[1], train, column, zone)
 
@@ -264,41 +252,19 @@ def audit_point_in_time(
     )
 
 
-def parse_duration(text: str) -> timedelta:
-    """A polars duration string of fixed units ("7d", "12h", "1d12h30m") as a timedelta.
-
-    Raises
-    ------
-    SkewcheckInputError
-        Empty or malformed text, or a unit without a fixed length (mo, q, y) or below a microsecond.
-    """
-    tokens = _DURATION.findall(text.strip())
-    if not tokens or "".join(n + unit for n, unit in tokens) != text.strip():
-        raise SkewcheckInputError(
-            f"--ttl {text!r} is not a duration; write it like 7d, 12h or 1d12h (units: {', '.join(_UNITS)})"
-        )
-    for _, unit in tokens:
-        if unit not in _UNITS:
-            raise SkewcheckInputError(
-                f"--ttl {text!r}: unit {unit!r} is not a fixed duration (months, quarters and years vary); "
-                f"use {', '.join(_UNITS)}, e.g. 30d"
-            )
-    return sum((int(n) * _UNITS[unit] for n, unit in tokens), timedelta(0))
-
-
 # --- validation --------------------------------------------------------------------------------
 
 
-def _require(source: Source, column: str, role: str, option: str) -> None:
+def _require(source: Source, column: str, role: str, parameter: str) -> None:
     if column not in source.schema:
         raise SkewcheckInputError(
-            f"{source.label}: no {role} column {column!r} (columns: {source.column_list()}); pass {option} with one of them"
+            f"{source.label}: no {role} column {column!r} (columns: {source.column_list()}); pass `{parameter}` with one of them"
         )
 
 
-def _time_cast(source: Source, column: str, role: str, option: str) -> tuple[pl.Expr, str | None]:
+def _time_cast(source: Source, column: str, role: str, parameter: str) -> tuple[pl.Expr, str | None]:
     """The expression bringing a time column to microseconds (aware ones in UTC), and its zone."""
-    _require(source, column, role, option)
+    _require(source, column, role, parameter)
     dtype = source.schema[column]
     if not (isinstance(dtype, pl.Datetime) or dtype == pl.Date):
         raise SkewcheckInputError(
@@ -368,19 +334,15 @@ def _recompute(
     examples: int,
 ) -> dict[str, Any]:
     source = load(features_source, role="features source")
-    if not keys:
-        raise SkewcheckInputError(
-            f"recomputing from {source.label} needs the entity keys to join on; pass --key (e.g. --key user_id)"
-        )
     if source_time is None:
         if len(feature_times) != 1 or feature_times[0] not in source.schema:
             raise SkewcheckInputError(
                 f"{source.label}: which column holds its feature times? (columns: {source.column_list()}); "
-                "pass --source-time with one of them"
+                "pass `source_time` with one of them"
             )
         source_time = feature_times[0]
     key_casts = join_columns(train, source, keys, None)
-    time_cast, zone = _time_cast(source, source_time, "timestamp", "--source-time")
+    time_cast, zone = _time_cast(source, source_time, "timestamp", "source_time")
     _same_zone_kind(train, event_time, event_zone, source, source_time, zone)
     reserved = {*keys, event_time, *feature_times, source_time}
     names = [c for c in train.schema.names() if c in source.schema and c not in reserved]

@@ -43,7 +43,6 @@ import os
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -51,9 +50,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ._compare import DEFAULT_NULL_RATE_TOLERANCE, _chunks, _nan_rate, _null_rate, _read, kind_of
+from ._compare import _chunks, _nan_rate, _null_rate, _read, kind_of
 from ._errors import SkewcheckInputError, SkewcheckWarning
-from ._io import Source, load
+from ._io import Source, load, write_atomically
 from ._report import (
     Cause,
     Diagnosis,
@@ -63,8 +62,9 @@ from ._report import (
     Reason,
     SkewReport,
     Verdict,
-    write_atomically,
 )
+from ._run import worker_pool
+from ._settings import DEFAULT_NULL_RATE_TOLERANCE, check_profile_comparison, column_names
 from ._stats import (
     _MIN_NORM,
     DEFAULT_THRESHOLDS,
@@ -208,21 +208,159 @@ class FeatureProfile:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureProfile:
-        data = dict(data)
-        for name in ("mean", "m2"):
-            if data.get(name) is not None:
-                data[name] = float(data[name])
-        if data.get("histogram") is not None:
-            h = data["histogram"]
-            data["histogram"] = GridHistogram(int(h["exponent"]), int(h["first"]), tuple(h["counts"]))
-        if data.get("quantiles") is not None:
-            q = data["quantiles"]
-            data["quantiles"] = QuantileSummary(int(q["count"]), tuple(float(v) for v in q["values"]))
-        if data.get("values") is not None:
-            data["values"] = tuple((float(v), int(c)) for v, c in data["values"])
-        if data.get("categories") is not None:
-            data["categories"] = tuple((str(v), int(c)) for v, c in data["categories"])
-        return cls(**data)
+        """Read a feature's statistics, checking each field's type and that they fit together.
+
+        Raises
+        ------
+        TypeError, ValueError
+            A field of the wrong type, or an impossible value; the message names the field.
+        """
+        if not isinstance(data, Mapping):
+            raise TypeError(f"a feature is {type(data).__name__}, expected an object")
+        name = data.get("name")
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a feature's 'name' is {name!r}, expected a column name")
+        read = _FieldReader(data, name)
+        histogram = quantiles = None
+        if read.object("histogram") is not None:
+            h = _FieldReader(data["histogram"], name, "histogram.")
+            histogram = GridHistogram(h.integer("exponent"), h.integer("first"), tuple(h.counts("counts")))
+        if read.object("quantiles") is not None:
+            q = _FieldReader(data["quantiles"], name, "quantiles.")
+            quantiles = QuantileSummary(q.count("count"), tuple(q.numbers("values")))
+        feature = cls(
+            name=name, dtype=read.text("dtype"), kind=read.text("kind"), rows=read.count("rows"),
+            nulls=read.count("nulls"), nans=read.count("nans", 0), infinite=read.count("infinite", 0),
+            count=read.count("count", 0), min=read.number("min"), max=read.number("max"),
+            mean=read.number("mean", text=True), m2=read.number("m2", text=True), histogram=histogram,
+            quantiles=quantiles, values=read.pairs("values", float), categories=read.pairs("categories", str),
+            other=read.count("other", 0),
+        )
+        problem = feature._impossibility()
+        if problem:
+            raise ValueError(f"feature {name!r}: {problem}")
+        return feature
+
+    def _impossibility(self) -> str | None:
+        """What makes these statistics impossible, if anything (a hand-edited profile)."""
+        if self.kind not in ("numeric", "temporal", "categorical", "other"):
+            return f"kind {self.kind!r} is not numeric, temporal, categorical or other"
+        if self.rows == 0:
+            return "'rows' is 0: a profile describes at least one row"
+        described = self.nulls + self.nans + self.infinite + self.count
+        if self.kind != "other" and described != self.rows:
+            return f"nulls, nans, infinite and count add up to {described}, but 'rows' is {self.rows}"
+        if self.kind == "categorical":
+            listed = sum(n for _, n in self.categories or ()) + self.other
+            return None if listed == self.count else f"categories and other add up to {listed}, not 'count' {self.count}"
+        if self.kind not in _NUMERIC_KINDS or self.count == 0:
+            return None
+        if self.min is None or self.max is None or not self.min <= self.max:
+            return f"'min' {self.min} and 'max' {self.max} are not a range"
+        if self.mean is None or self.m2 is None:
+            return "'mean' and 'm2' are missing"
+        if self.histogram is None or (self.histogram.exponent, self.histogram.first, len(self.histogram.counts)) != _grid(
+                self.min, self.max) or sum(self.histogram.counts) != self.count:
+            return f"the histogram is not the grid of [{self.min}, {self.max}] holding {self.count} values"
+        quantiles = self.quantiles
+        if quantiles is None or quantiles.count != self.count or not 0 < len(quantiles.values) <= min(
+                self.count, SKETCH_POINTS) or list(quantiles.values) != sorted(quantiles.values):
+            return f"the quantiles are not a sorted summary of {self.count} values"
+        if self.values is not None and sum(n for _, n in self.values) != self.count:
+            return f"the value counts add up to {sum(n for _, n in self.values)}, not 'count' {self.count}"
+        return None
+
+
+_REQUIRED = object()  # a field that has no default
+
+
+class _FieldReader:
+    """Reads typed fields of one JSON object, naming the feature and field when one is wrong."""
+
+    def __init__(self, data: Mapping[str, Any], feature: str, prefix: str = "") -> None:
+        self.data, self.feature, self.prefix = data, feature, prefix
+
+    def _wrong(self, field: str, expected: str) -> ValueError:
+        return ValueError(f"feature {self.feature!r}: {self.prefix}{field} is {self.data.get(field)!r}, expected {expected}")
+
+    def _get(self, field: str, default: Any, expected: str) -> Any:
+        if field not in self.data:
+            if default is _REQUIRED:
+                raise self._wrong(field, expected)
+            return default
+        return self.data[field]
+
+    def text(self, field: str) -> str:
+        value = self._get(field, _REQUIRED, "text")
+        if not isinstance(value, str):
+            raise self._wrong(field, "text")
+        return value
+
+    def integer(self, field: str) -> int:
+        value = self._get(field, _REQUIRED, "a whole number")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self._wrong(field, "a whole number")
+        return value
+
+    def count(self, field: str, default: Any = _REQUIRED) -> int:
+        value = self._get(field, default, "a count")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise self._wrong(field, "a count (a whole number >= 0)")
+        return value
+
+    def counts(self, field: str) -> list[int]:
+        values = self._get(field, _REQUIRED, "a list of counts")
+        if not isinstance(values, list) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                                                   for v in values):
+            raise self._wrong(field, "a list of counts (whole numbers >= 0)")
+        return values
+
+    def number(self, field: str, *, text: bool = False) -> float | None:
+        """A finite number or null; with `text`, also "inf"-like text (moments of huge numbers)."""
+        value = self._get(field, None, "a number")
+        if value is None:
+            return None
+        if text and isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                raise self._wrong(field, "a number") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise self._wrong(field, "a finite number")
+        return float(value)
+
+    def numbers(self, field: str) -> list[float]:
+        values = self._get(field, _REQUIRED, "a list of numbers")
+        if not isinstance(values, list) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+            raise self._wrong(field, "a list of finite numbers")
+        return [float(v) for v in values]
+
+    def object(self, field: str) -> Mapping[str, Any] | None:
+        value = self._get(field, None, "an object")
+        if value is not None and not isinstance(value, Mapping):
+            raise self._wrong(field, "an object or null")
+        return value
+
+    def pairs(self, field: str, kind: type) -> tuple[tuple[Any, int], ...] | None:
+        """[value, count] pairs: numbers (float) or labels (str), each count > 0."""
+        values = self._get(field, None, "a list of [value, count] pairs")
+        if values is None:
+            return None
+        expected = f"a list of [{'number' if kind is float else 'label'}, count] pairs"
+        if not isinstance(values, list):
+            raise self._wrong(field, expected)
+        pairs = []
+        for pair in values:
+            if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[1], int)
+                    and not isinstance(pair[1], bool) and pair[1] > 0):
+                raise self._wrong(field, expected)
+            value = pair[0]
+            if kind is str and not isinstance(value, str) or kind is float and (
+                    isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+                raise self._wrong(field, expected)
+            pairs.append((kind(value), pair[1]))
+        return tuple(pairs)
 
 
 @dataclass(frozen=True)
@@ -301,11 +439,25 @@ class Profile:
                 f"{label}: profile format {data['skewcheck_profile']} with limits {data.get('limits')}; this "
                 f"skewcheck reads format {PROFILE_VERSION} with {LIMITS}: rebuild it with skewcheck profile"
             )
+        rows, features = data.get("rows"), data.get("features")
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+            raise SkewcheckInputError(f"{label}: malformed profile ('rows' is {rows!r}, expected a count >= 1)")
+        if not isinstance(features, list) or not features:
+            raise SkewcheckInputError(f"{label}: malformed profile ('features' is {features!r}, expected a list)")
         try:
-            features = tuple(FeatureProfile.from_dict(f) for f in data["features"])
-            return cls(rows=int(data["rows"]), features=features, source=str(data.get("source", "")))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise SkewcheckInputError(f"{label}: malformed profile ({type(exc).__name__}: {exc})") from None
+            parsed = tuple(FeatureProfile.from_dict(f) for f in features)
+        except (TypeError, ValueError) as exc:
+            raise SkewcheckInputError(f"{label}: malformed profile ({exc})") from None
+        for feature in parsed:
+            if feature.rows != rows:
+                raise SkewcheckInputError(
+                    f"{label}: malformed profile (feature {feature.name!r} has {feature.rows} rows, the profile {rows})"
+                )
+        names = [f.name for f in parsed]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise SkewcheckInputError(f"{label}: malformed profile (feature {repeated[0]!r} is listed more than once)")
+        return cls(rows=rows, features=parsed, source=str(data.get("source", "")))
 
 
 def profile(data: Any, *, features: Sequence[str] | None = None) -> Profile:
@@ -335,10 +487,11 @@ def profile(data: Any, *, features: Sequence[str] | None = None) -> Profile:
     >>> whole["x"].count, whole["x"].nulls, whole["x"].max, whole["x"].mean
     (3, 1, 4.0, 2.3333333333333335)
     """
+    features = column_names(features, "features", single=False, optional=True)
     source = load(data, role="data")
     names = _profiled_names(source, features)
     results: list[FeatureProfile] = []
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+    with worker_pool(os.cpu_count() or 1) as pool:
         for chunk in _chunks(names, source.rows):
             columns = _read(source, chunk)
             results.extend(pool.map(_feature_profile, (columns[name] for name in chunk)))
@@ -365,9 +518,16 @@ def merge_profiles(profiles: Iterable[Profile]) -> Profile:
     SkewcheckInputError
         No profiles, or profiles of different features.
     """
+    if isinstance(profiles, (str, bytes, Profile)) or not isinstance(profiles, Iterable):
+        raise SkewcheckInputError(f"`profiles` must be a list of Profile objects, got {type(profiles).__name__}")
     parts = list(profiles)
     if not parts:
-        raise SkewcheckInputError("no profiles to merge")
+        raise SkewcheckInputError("`profiles` is empty: no profiles to merge")
+    for part in parts:
+        if not isinstance(part, Profile):
+            raise SkewcheckInputError(
+                f"`profiles` must hold Profile objects, got {type(part).__name__}; read files with Profile.from_json"
+            )
     names = parts[0].names
     for part in parts[1:]:
         if sorted(part.names) != sorted(names):
@@ -430,6 +590,10 @@ def compare_profile(
     SkewcheckInputError
         Unreadable inputs, unknown features or tests, or KS on a summarised feature.
     """
+    check_profile_comparison(keys=keys, timestamp=timestamp, features=features, tests=tests,
+                             null_rate_tolerance=null_rate_tolerance)
+    if not isinstance(profile, (Profile, str, os.PathLike)):
+        raise SkewcheckInputError(f"`profile` must be a Profile or the path of its JSON file, got {type(profile).__name__}")
     if not isinstance(profile, Profile):
         profile = Profile.from_json(profile)
     on = load(online, role="online")
@@ -479,7 +643,7 @@ def _profiled_names(source: Source, features: Sequence[str] | None) -> list[str]
     for name in names:
         if name not in source.schema:
             raise SkewcheckInputError(
-                f"{source.label}: no column {name!r} (columns: {source.column_list()}); pass --features with some of them"
+                f"{source.label}: no column {name!r} (columns: {source.column_list()}); pass `features` with some of them"
             )
     return names
 
@@ -691,11 +855,11 @@ def _compared_names(profile: Profile, features: Sequence[str] | None, reserved: 
         raise SkewcheckInputError("the feature list is empty")
     for name in names:
         if name in reserved:
-            raise SkewcheckInputError(f"feature {name!r} is also a key or the timestamp; leave it out of --features")
+            raise SkewcheckInputError(f"feature {name!r} is also a key or the timestamp; leave it out of `features`")
         if name not in profile.names:
             raise SkewcheckInputError(
                 f"profile of {profile.source} has no feature {name!r} (features: {', '.join(profile.names)}); "
-                "rebuild the profile with it or leave it out of --features"
+                "rebuild the profile with it or leave it out of `features`"
             )
     return names
 

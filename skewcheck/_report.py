@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import Enum
@@ -19,6 +18,7 @@ from typing import Any
 import polars as pl
 
 from ._align import RowCounts
+from ._io import write_atomically
 from ._stats import Histogram, TestResult
 from ._version import __version__
 
@@ -401,16 +401,3 @@ def json_text(data: dict[str, Any], path: str | os.PathLike | None = None, *, in
     if path is not None:
         write_atomically(Path(path), text)
     return text
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -28,6 +28,7 @@ import numpy as np
 import polars as pl
 
 from ._errors import SkewcheckWarning
+from ._settings import NUMERIC_ONLY_TESTS, TESTS
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -49,7 +50,6 @@ __all__ = [
 ]
 
 KINDS = ("numeric", "categorical")
-TESTS = ("ks", "wasserstein", "jensenshannon", "chisquare", "psi", "linf")
 
 DEFAULT_THRESHOLDS: Mapping[str, float] = MappingProxyType(
     {
@@ -71,7 +71,6 @@ DEFAULT_THRESHOLDS: Mapping[str, float] = MappingProxyType(
 )
 
 _P_VALUE_TESTS = ("ks", "chisquare")
-NUMERIC_ONLY_TESTS = ("ks", "wasserstein")
 # Evidently: a reference of at most this many rows is "small" (tests with p-values), above it
 # "large" (distances, since p-values of huge samples flag negligible differences).
 _SMALL_REFERENCE = 1000

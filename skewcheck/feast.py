@@ -26,6 +26,7 @@ from ._compare import compare
 from ._errors import SkewcheckInputError
 from ._io import load
 from ._report import SkewReport
+from ._settings import check_feast
 
 # The column name Feast's offline stores look for in an entity dataframe.
 FEAST_TIMESTAMP = "event_timestamp"
@@ -119,6 +120,7 @@ def compare_store(
     >>> report = compare_store(store, entities, ["user_stats:avg_amount_30d"])  # doctest: +SKIP
     >>> report["avg_amount_30d"].values.max_abs_diff  # doctest: +SKIP
     """
+    check_feast(features=features, timestamp=timestamp, compare_options=compare_options)
     wanted = _resolve(store, features)
     keys = _join_keys(store, wanted)
     requests = _read_rows(entity_df, "entity_df", [*keys, timestamp], timestamp).select(
@@ -185,6 +187,7 @@ def compare_logged(
     ...                         ["purchases_7d", "user_stats:avg_amount_30d"])
     >>> report.passed  # doctest: +SKIP
     """
+    check_feast(features=features, timestamp=timestamp, compare_options=compare_options)
     wanted = _resolve(store, features)
     keys = _join_keys(store, wanted)
     names = [f.name for f in wanted]
