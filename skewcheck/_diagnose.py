@@ -273,7 +273,8 @@ def _time_offset(values: pl.DataFrame, dtype: pl.DataType) -> Finding | None:
     if shift == 0:
         return None
     explained = int(np.count_nonzero(gaps == shift))
-    nanos = shift * (86_400 * 10**9 if dtype == pl.Date else TIME_UNITS[getattr(dtype, "time_unit", None) or "us"])
+    unit = 86_400 * 10**9 if dtype == pl.Date else 1 if dtype == pl.Time else TIME_UNITS[dtype.time_unit]
+    nanos = shift * unit
     shown = ("+" if nanos > 0 else "-") + compact_duration(abs(nanos))
     return Finding(Cause.OFFSET, explained, f"online = offline {shown}", params={"offset": shown})
 
