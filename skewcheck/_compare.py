@@ -456,7 +456,7 @@ def _history_lookup(history: pl.DataFrame, keys: list[str], timestamp: str, kind
             pl.col(f"{timestamp}__history") < pl.col(timestamp)
         )
         if kind == "numeric":
-            same = agree(pl.col("value"), pl.col("online"), history.schema["value"], settings)
+            same = _agree(pl.col("value"), pl.col("online"), history.schema["value"], settings)
         else:
             same = pl.col("value") == pl.col("online")
         lags = joined.filter(same).group_by("__pair").agg(
@@ -559,7 +559,7 @@ def _compare_values(
     offline, online = pl.col("offline"), pl.col("online")
     both = offline.is_not_null() & online.is_not_null()
     if kind == "numeric":
-        equal = agree(offline, online, a.dtype, settings)
+        equal = _agree(offline, online, a.dtype, settings)
         diff = _abs_diff(offline, online, a.dtype)
     else:  # exact in their own type: text, booleans, dates, datetimes, durations
         equal = offline == online
@@ -586,7 +586,7 @@ def _compare_values(
     ), mismatch
 
 
-def agree(x: pl.Expr, y: pl.Expr, dtype: pl.DataType, settings: Settings) -> pl.Expr:
+def _agree(x: pl.Expr, y: pl.Expr, dtype: pl.DataType, settings: Settings) -> pl.Expr:
     """Two numbers of one type agree.
 
     Floats: equal (NaN equals NaN, an infinity only the same infinity), or both finite and

@@ -275,12 +275,12 @@ def _time_offset(values: pl.DataFrame, dtype: pl.DataType) -> Finding | None:
     explained = int(np.count_nonzero(gaps == shift))
     unit = 86_400 * 10**9 if dtype == pl.Date else 1 if dtype == pl.Time else TIME_UNITS[dtype.time_unit]
     nanos = shift * unit
-    shown = ("+" if nanos > 0 else "-") + compact_duration(abs(nanos))
+    shown = ("+" if nanos > 0 else "-") + _compact_duration(abs(nanos))
     return Finding(Cause.OFFSET, explained, f"online = offline {shown}", params={"offset": shown})
 
 
-def compact_duration(nanoseconds: int) -> str:
-    """A duration as a person writes it: 1h, 90m, 1d12h, 1.5s, 250ms."""
+def _compact_duration(nanoseconds: int) -> str:
+    """A duration as a person writes it, largest units first: 1h, 1h30m, 1d12h, 1s500ms."""
     parts, rest = [], nanoseconds
     for unit, size in (("d", 86_400 * 10**9), ("h", 3_600 * 10**9), ("m", 60 * 10**9), ("s", 10**9)):
         amount, rest = divmod(rest, size)
@@ -321,7 +321,7 @@ def _stale(pairs: pl.DataFrame, history: Callable[[pl.DataFrame], pl.DataFrame])
     explained = round(found.len() / lags.height * pairs.height)
     lag = found.median()
     return Finding(Cause.STALE, explained, f"online equals the offline value of the same key {_lag(lag)} earlier",
-                   params={"lag": compact_duration(round(lag.total_seconds()) * 10**9)})
+                   params={"lag": _compact_duration(round(lag.total_seconds()) * 10**9)})
 
 
 def _lag(lag) -> str:
