@@ -312,3 +312,30 @@ def test_numeric_answers_are_the_numbers_the_notebooks_print(exercise, variable)
     assert float(found.group(1)) == assigned(read(SOLUTIONS, exercise), variable), (
         f"{exercise}: {variable} differs from what notebooks/{notebook_name} prints"
     )
+
+
+WRONG_ANSWERS.update({
+    # Notebook 05's own fixes, replayed: the next release's relabelling and basket_trend defeat them.
+    "05-notebook-tier-fix": (
+        "05_detecting_skew_with_skewcheck",
+        {"fix-tier": 'def fix_tier(log, user_stats):\n    return log.with_columns(pl.col("tier").str.to_lowercase())'},
+        {"test-fix-tier"},
+    ),
+    "05-notebook-window-fix": (
+        "05_detecting_skew_with_skewcheck",
+        {"fix-derived": "def fix_derived(log):\n    count = pl.col('purchases_30d')\n"
+                        "    return log.with_columns(avg_amount_30d=pl.when(count > 0)"
+                        ".then(pl.col('amount_sum_30d') / count))"},
+        {"test-fix-derived"},
+    ),
+    # Overwriting the served tier with the feature table's erases what was really served.
+    "05-tier-by-lookup": (
+        "05_detecting_skew_with_skewcheck",
+        {"fix-tier": "def fix_tier(log, user_stats):\n"
+                     "    looked_up = log.select(KEYS).with_row_index('_r').sort('event_timestamp').join_asof(\n"
+                     "        user_stats.select(*KEYS, 'tier').sort('event_timestamp'), on='event_timestamp',\n"
+                     "        by='user_id', check_sortedness=False).sort('_r')\n"
+                     "    return log.with_columns(tier=looked_up['tier'])"},
+        {"test-fix-tier"},
+    ),
+})
