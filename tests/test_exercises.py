@@ -216,7 +216,7 @@ WRONG_ANSWERS["03-event-time-only-join"] = (
 
 # The quiz: lettered questions, each followed by one with a number taken from a course notebook.
 QUESTION = re.compile(r"\*\*Question (\d+)\.\*\*")
-OPTION = re.compile(r"^- \*\*([A-D])\.\*\* (.+?)(?=^- \*\*[A-D]\.\*\*|\Z)", re.M | re.S)
+OPTION = re.compile(r"^- \*\*([A-D])\.\*\* (.+?)(?=^- \*\*[A-D]\.\*\*|\Z)", re.MULTILINE | re.DOTALL)
 # (exercise, answer variable): the course notebook that prints it, and how to read it there.
 QUIZ_NUMBERS = {
     ("01_training_serving_skew", "answer_q1_flips"):
