@@ -1,5 +1,6 @@
 # make lab   - open the course in JupyterLab        make test  - run every test and notebook
 # make demo  - see skewcheck find planted skews     make bench - speed and memory vs Evidently
+# make instructor-lab - JupyterLab with nbgrader's authoring tools, on solutions/
 # Works on a machine with only Python 3.11, pip, make and git: everything else is installed into .venv.
 
 PYTHON ?= python3
@@ -8,16 +9,22 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   := data/generated/manifest.json
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
+# JupyterLab settings for every lab of this venv (lab/overrides.json: no news prompt, no update check),
+# and the learner's configuration (lab/learner: nbgrader's lab and server extensions switched off).
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.d/skewcheck-course.json
+LEARNER      := JUPYTER_CONFIG_PATH="$(CURDIR)/lab/learner"
+ALLOW_ROOT   := $(if $(filter 0,$(shell id -u)),--allow-root)
 # Runs a command next to a throwaway Redis server (notebook 07); without redis-server, runs it alone.
 WITH_REDIS := PYTHON=$(BIN)/python scripts/with-redis.sh
 
-.PHONY: install data test lab demo bench notebooks constraints clean
+.PHONY: install data test lab instructor-lab demo bench notebooks constraints clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt lab/overrides.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[course,dev]"
+	mkdir -p $(dir $(LAB_SETTINGS)) && cp lab/overrides.json $(LAB_SETTINGS)
 	touch $@
 
 data: $(DATA)
@@ -29,7 +36,11 @@ test: $(STAMP) $(DATA)
 	$(WITH_REDIS) $(BIN)/python -m pytest tests notebooks solutions $(NBVAL)
 
 lab: $(STAMP) $(DATA)
-	$(WITH_REDIS) $(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/01_training_serving_skew.ipynb
+	$(LEARNER) $(WITH_REDIS) $(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/01_training_serving_skew.ipynb
+
+# The same lab with nbgrader's Create Assignment toolbar and formgrader (grading/README.md).
+instructor-lab: $(STAMP) $(DATA)
+	$(WITH_REDIS) $(BIN)/jupyter lab $(ALLOW_ROOT) solutions
 
 demo: $(STAMP)
 	$(BIN)/skewcheck demo

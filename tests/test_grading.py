@@ -64,11 +64,13 @@ def solution_code(name: str) -> dict[str, str]:
     }
 
 
-def points_of(name: str) -> dict[str, float]:
+def points_of(name: str, *, autograded_only: bool = False) -> dict[str, float]:
+    """Points per graded cell; autograded_only leaves out answers graded by hand (exercise 09)."""
     return {
         grade_id(cell): cell.metadata["nbgrader"]["points"]
         for cell in read(SOLUTIONS, name).cells
         if cell.metadata.get("nbgrader", {}).get("grade")
+        and not (autograded_only and cell.metadata["nbgrader"].get("solution"))
     }
 
 
@@ -175,8 +177,8 @@ def graded(tmp_path_factory):
 
 def expected_score(student: str, name: str) -> float:
     points = points_of(name)
-    if student == "full":
-        return sum(points.values())
+    if student == "full":  # what autograding gives; answers graded by hand wait for the instructor
+        return sum(points_of(name, autograded_only=True).values())
     if student in ("blank", "garbled") or name != PATTERNS:
         return 0.0
     failing = STUDENTS_OF_02[student][2]
