@@ -3,7 +3,10 @@
 nbval (``make test``) re-runs each notebook and compares its outputs. These tests check what nbval
 does not: the notebooks are numbered 01_, 02_, ... without gaps; each opens with a title and what the
 learner will be able to do and ends with key takeaways; each is committed executed, top to bottom,
-without errors or warnings; none downloads anything; each backs its numbers with asserts.
+without errors or warnings; none downloads anything; each backs its numbers with asserts; each draws at
+least one mermaid diagram and one figure, talks to the learner (not about its tests), hides the answer to
+every "pause and predict" prompt behind a <details> reveal, and ends by pointing to its exercise with a
+time budget.
 
 Every check is a function returning a list of problems, tested on a good and on broken notebooks
 built here, so a check that can never fail would show up.
@@ -38,6 +41,18 @@ DOWNLOAD = re.compile(
     re.MULTILINE,
 )
 ASSERT = re.compile(r"^\s*assert\b", re.MULTILINE)
+MERMAID = re.compile(r"^```mermaid\n(.*?)^```", re.MULTILINE | re.DOTALL)
+# The diagram types the course uses; JupyterLab 4 renders them (mermaid 11).
+MERMAID_TYPES = ("flowchart", "graph", "timeline", "gantt", "sequenceDiagram")
+PREDICT = re.compile(r"pause and predict", re.IGNORECASE)
+REVEAL = re.compile(r"<details>.*?</details>", re.DOTALL)
+EXERCISE_LINK = re.compile(r"exercises/(\d{2}_[a-z0-9_]+)/")
+TIME_BUDGET = re.compile(r"time budget\b.*?\b\d+ minutes", re.IGNORECASE | re.DOTALL)
+# Talk about the course's own test machinery belongs in code comments or cell metadata, not in the lesson.
+MAINTAINER_TALK = re.compile(
+    r"\bnbval\b|\bpytest\b|when the notebook is tested|the course's tests|not (?:compared|checked) when",
+    re.IGNORECASE,
+)
 WARNING = re.compile(r"\w*Warning\b")
 
 
@@ -119,12 +134,80 @@ def assert_problems(nb: nbformat.NotebookNode) -> list[str]:
     return ["no assert statement: back the numbers the prose quotes with asserts"]
 
 
+def markdown_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    return [cell for cell in nb.cells if cell.cell_type == "markdown"]
+
+
+def diagram_problems(nb: nbformat.NotebookNode) -> list[str]:
+    """At least one mermaid diagram, each of a type the course's JupyterLab renders."""
+    blocks = [block for cell in markdown_cells(nb) for block in MERMAID.findall(cell.source)]
+    if not blocks:
+        return ["no mermaid diagram: draw the argument (```mermaid in a markdown cell)"]
+    return [
+        f"mermaid diagram of unsupported type: {block.split()[0] if block.split() else '(empty)'!r}"
+        for block in blocks
+        if not block.split() or block.split()[0] not in MERMAID_TYPES
+    ]
+
+
+def figure_problems(nb: nbformat.NotebookNode) -> list[str]:
+    """At least one stored figure (a PNG output)."""
+    has_figure = any(
+        "image/png" in output.get("data", {})
+        for cell in code_cells(nb)
+        for output in cell.get("outputs", [])
+    )
+    return [] if has_figure else ["no figure: no code cell stores an image/png output"]
+
+
+def predict_problems(nb: nbformat.NotebookNode) -> list[str]:
+    """Every "pause and predict" prompt gives the answer behind a <details> reveal."""
+    return [
+        f"markdown cell {number}: a 'pause and predict' prompt without a <details> reveal"
+        for number, cell in enumerate(nb.cells)
+        if cell.cell_type == "markdown"
+        and PREDICT.search(cell.source)
+        and not REVEAL.search(cell.source)
+    ]
+
+
+def maintainer_talk_problems(nb: nbformat.NotebookNode) -> list[str]:
+    """The learner's text does not talk about how the course tests itself."""
+    return [
+        f"markdown cell {number} talks about the course's tests: {match[0]!r}"
+        for number, cell in enumerate(nb.cells)
+        if cell.cell_type == "markdown" and (match := MAINTAINER_TALK.search(cell.source))
+    ]
+
+
+def closing_problems(nb: nbformat.NotebookNode) -> list[str]:
+    """The last cell points to the exercise (exercises/NN_name/) and states a time budget in minutes."""
+    last = nb.cells[-1] if nb.cells else None
+    text = last.source if last is not None and last.cell_type == "markdown" else ""
+    if EXERCISE_LINK.search(text) and TIME_BUDGET.search(text):
+        return []
+    return [
+        "the last cell does not point to the exercise (exercises/NN_name/) with a time budget in minutes"
+    ]
+
+
 def kernel_problems(nb: nbformat.NotebookNode) -> list[str]:
     name = nb.metadata.get("kernelspec", {}).get("name")
     return [] if name == "python3" else [f"kernelspec is {name!r}, expected 'python3'"]
 
 
-CHECKS = [layout_problems, execution_problems, download_problems, assert_problems, kernel_problems]
+CHECKS = [
+    layout_problems,
+    execution_problems,
+    download_problems,
+    assert_problems,
+    kernel_problems,
+    diagram_problems,
+    figure_problems,
+    predict_problems,
+    maintainer_talk_problems,
+    closing_problems,
+]
 
 
 def all_problems(nb: nbformat.NotebookNode) -> list[str]:
@@ -148,6 +231,14 @@ def test_notebook_structure(path: Path) -> None:
     assert all_problems(nb) == []
 
 
+@pytest.mark.parametrize("path", notebook_paths(), ids=lambda path: path.name)
+def test_notebook_points_to_its_own_exercise(path: Path) -> None:
+    """Exercise names match notebook names: the closing link names this notebook's exercise, which exists."""
+    links = EXERCISE_LINK.findall(nbformat.read(path, as_version=4).cells[-1].source)
+    assert set(links) == {path.stem}
+    assert (NOTEBOOKS_DIR.parent / "exercises" / path.stem / f"{path.stem}.ipynb").is_file()
+
+
 # ---- the checks, on notebooks built here ----
 
 
@@ -162,10 +253,19 @@ def good_notebook() -> nbformat.NotebookNode:
         v4.new_markdown_cell(
             "# A lesson\n\nOne sentence.\n\n**You will be able to:**\n- do a thing"
         ),
+        v4.new_markdown_cell(
+            "```mermaid\nflowchart LR\n    a --> b\n```\n\n**Pause and predict.** What is 1 + 1?\n\n"
+            "<details><summary>Answer</summary>\n\n2\n\n</details>"
+        ),
         v4.new_code_cell(
             "total = 1 + 1\nprint(total)\nassert total == 2",
             execution_count=1,
-            outputs=[v4.new_output("stream", name="stdout", text="2\n")],
+            outputs=[
+                v4.new_output("stream", name="stdout", text="2\n"),
+                v4.new_output(
+                    "display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}
+                ),
+            ],
         ),
         v4.new_code_cell(
             "from urllib.parse import urlsplit  # parsing an address downloads nothing\n"
@@ -173,6 +273,10 @@ def good_notebook() -> nbformat.NotebookNode:
             execution_count=2,
         ),
         v4.new_markdown_cell("## Key takeaways\n\n- 1 + 1 is 2"),
+        v4.new_markdown_cell(
+            "## Next\n\n**Time budget:** about 40 minutes. Then open "
+            "[the exercise](../exercises/01_a_lesson/01_a_lesson.ipynb)."
+        ),
     ]
     return nb
 
@@ -194,29 +298,62 @@ def _set_source(index: int, source: str):
 BROKEN = {
     "title is level 2": (_set_source(0, "## A lesson\n\nYou will be able to: x"), "level-1 title"),
     "no objectives": (_set_source(0, "# A lesson\n\nRead on."), "learning objectives"),
-    "no takeaways": (_set_source(3, "## Summary"), "Key takeaways"),
-    "not executed": (lambda nb: nb.cells[2].update(execution_count=None), "without outputs"),
-    "out of order": (lambda nb: nb.cells[2].update(execution_count=1), "not increasing"),
+    "no takeaways": (_set_source(4, "## Summary"), "Key takeaways"),
+    "not executed": (lambda nb: nb.cells[3].update(execution_count=None), "without outputs"),
+    "out of order": (lambda nb: nb.cells[3].update(execution_count=1), "not increasing"),
     "stored error": (
-        lambda nb: nb.cells[1].outputs.append(
+        lambda nb: nb.cells[2].outputs.append(
             v4.new_output("error", ename="AssertionError", evalue="", traceback=[])
         ),
         "stored an error",
     ),
     "warning": (
-        lambda nb: nb.cells[1].outputs.append(
+        lambda nb: nb.cells[2].outputs.append(
             v4.new_output("stream", name="stderr", text="x.py:1: FutureWarning: soon")
         ),
         "printed a warning",
     ),
-    "url": (_set_source(2, "frame = pl.read_csv('https://example.org/x.csv')"), "downloads"),
-    "urllib": (_set_source(2, "import urllib.request"), "downloads"),
-    "urlopen": (_set_source(2, "from urllib.request import urlopen"), "downloads"),
-    "requests library": (_set_source(2, "import requests"), "downloads"),
-    "requests call": (_set_source(2, "page = requests.get(address)"), "downloads"),
-    "pip": (_set_source(2, "%pip install polars"), "downloads"),
-    "shell": (_set_source(2, "!wget data.zip"), "downloads"),
-    "no assert": (_set_source(1, "print(1 + 1)"), "no assert"),
+    "url": (_set_source(3, "frame = pl.read_csv('https://example.org/x.csv')"), "downloads"),
+    "urllib": (_set_source(3, "import urllib.request"), "downloads"),
+    "urlopen": (_set_source(3, "from urllib.request import urlopen"), "downloads"),
+    "requests library": (_set_source(3, "import requests"), "downloads"),
+    "requests call": (_set_source(3, "page = requests.get(address)"), "downloads"),
+    "pip": (_set_source(3, "%pip install polars"), "downloads"),
+    "shell": (_set_source(3, "!wget data.zip"), "downloads"),
+    "no assert": (_set_source(2, "print(1 + 1)"), "no assert"),
+    "no diagram": (
+        _set_source(1, "**Pause and predict.** 1 + 1? <details>2</details>"),
+        "no mermaid diagram",
+    ),
+    "unsupported diagram": (
+        _set_source(1, "```mermaid\nmindmap\n  root\n```\nPause and predict <details>2</details>"),
+        "unsupported type",
+    ),
+    "no figure": (lambda nb: nb.cells[2].outputs.pop(), "no figure"),
+    "prompt without reveal": (
+        _set_source(
+            1, "```mermaid\nflowchart LR\n    a --> b\n```\n**Pause and predict.** What is 1 + 1?"
+        ),
+        "without a <details> reveal",
+    ),
+    "test talk": (
+        _set_source(
+            4, "## Key takeaways\n\nThe output above is not compared when the notebook is tested."
+        ),
+        "talks about the course's tests",
+    ),
+    "nbval talk": (
+        _set_source(4, "## Key takeaways\n\nnbval skips this cell."),
+        "talks about the course's tests",
+    ),
+    "no exercise link": (
+        _set_source(5, "## Next\n\n**Time budget:** about 40 minutes."),
+        "point to the exercise",
+    ),
+    "no time budget": (
+        _set_source(5, "## Next\n\nOpen exercises/01_a_lesson/01_a_lesson.ipynb."),
+        "time budget",
+    ),
     "kernel": (lambda nb: nb.metadata["kernelspec"].update(name="venv-jo"), "kernelspec"),
 }
 
