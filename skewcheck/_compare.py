@@ -407,14 +407,20 @@ def _compare_feature(
     if verdict is Verdict.DRIFT:
         diagnosis = Diagnosis(
             Cause.NONE,
-            f"values agree on all {values.compared:,} matched pairs: the {' and '.join(r.value for r in reasons)} "
-            "differ because the two sides hold different rows (drift, not a computation bug)",
+            f"values agree on all {values.compared:,} matched pairs: the {_what_differs(reasons)} because the two "
+            "sides hold different rows (drift, not a computation bug)",
         )
     return FeatureResult(
         name=name, verdict=verdict, kind=kind, nulls=nulls, **dtypes, values=values,
         distribution=distribution, domain=domain, diagnosis=diagnosis, reasons=tuple(reasons),
         notes=tuple(notes), histogram=hist,
     )
+
+
+def _what_differs(reasons: list[Reason]) -> str:
+    """E.g. "distribution differs", "distribution and null rate differ"."""
+    named = [{Reason.DISTRIBUTION: "distribution", Reason.NULLS: "null rate"}[r] for r in reasons]
+    return f"{' and '.join(named)} {'differ' if len(named) > 1 else 'differs'}"
 
 
 def _verdict(reasons: list[Reason], values: ValueResult | None) -> Verdict:
