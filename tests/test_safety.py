@@ -108,10 +108,14 @@ def test_a_fifo_is_written_in_place(tmp_path, inputs):
     assert json.loads(received[0])["passed"] is False
 
 
-def test_a_character_device_is_written_in_place(inputs):
+def test_a_character_device_is_written_in_place(tmp_path, inputs):
+    """Reached through a link of our own, so that code which renames over the path replaces only
+    the link (never the system's /dev/null, which such code, run as root, would destroy)."""
     off, on = inputs
-    assert main(["compare", str(off), str(on), "--key", "user_id", "--json", "/dev/null", "--quiet"]) == 1
-    assert stat.S_ISCHR(os.lstat("/dev/null").st_mode)
+    link = tmp_path / "null"
+    link.symlink_to("/dev/null")
+    assert main(["compare", str(off), str(on), "--key", "user_id", "--json", str(link), "--quiet"]) == 1
+    assert link.is_symlink() and stat.S_ISCHR(os.stat(link).st_mode)
 
 
 def test_a_link_to_standard_output_stays_a_link(tmp_path, inputs):
