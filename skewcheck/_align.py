@@ -64,7 +64,7 @@ def join_columns(offline: Source, online: Source, keys: list[str], timestamp: st
                 what = "timestamp" if column == timestamp else "key"
                 raise SkewcheckInputError(
                     f"{side.label}: no {what} column {column!r} (columns: {side.column_list()}); "
-                    f"pass --{'timestamp' if what == 'timestamp' else 'key'} with one of them"
+                    f"pass `{'timestamp' if what == 'timestamp' else 'keys'}` with one of them"
                 )
         left, right = offline.schema[column], online.schema[column]
         if column == timestamp:
@@ -166,7 +166,7 @@ def align(
     right, right_dupes = _first_per_key(online_keys, on, ONLINE_ROW)
     if asof:
         if timestamp is None:
-            raise SkewcheckInputError("an as-of join needs --timestamp")
+            raise SkewcheckInputError("an as-of join (`asof`) needs a `timestamp`")
         history = left.rename({timestamp: OFFLINE_TS}).sort(OFFLINE_TS)
         pairs = (
             right.sort(timestamp)

@@ -153,3 +153,13 @@ def test_settings_is_a_leaf_and_the_single_source_of_test_names():
     from skewcheck import _settings, _stats
 
     assert _stats.TESTS is _settings.TESTS and _stats.NUMERIC_ONLY_TESTS is _settings.NUMERIC_ONLY_TESTS
+
+
+def test_a_missing_key_column_is_worded_for_each_audience(tmp_path, capsys):
+    with pytest.raises(SkewcheckInputError, match="pass keys with one of them") as error:
+        skewcheck.compare(FRAME, FRAME, keys="user")
+    assert error.value.parameter == "keys"
+    path = tmp_path / "a.parquet"
+    FRAME.write_parquet(path)
+    assert main(["compare", str(path), str(path), "--key", "user"]) == 2
+    assert "pass --key with one of them" in capsys.readouterr().err
