@@ -155,16 +155,16 @@ def _first_line(exc: BaseException) -> str:
 def check_report_paths(reports: Mapping[str, str | os.PathLike | None], inputs: Iterable[Any]) -> None:
     """Refuse a report path that is an input, or resolves to one (symlink, hard link), or another report's.
 
-    `reports` maps how each report is asked for (e.g. "--json") to its path; None and "-"
-    (standard output) are skipped. Raises SkewcheckInputError before anything is read or written.
+    `reports` maps how each report is asked for (e.g. "--json") to its path; None is skipped and
+    "-" (standard output) takes one report. Raises SkewcheckInputError before anything is read or written.
     """
     sources = [Path(data) for data in inputs if isinstance(data, (str, os.PathLike))]
     seen: dict[str, str] = {}
     for name, path in reports.items():
-        if path is None or str(path) == "-":
+        if path is None:
             continue
-        target = os.path.realpath(path)
-        for source in sources:
+        target = "-" if str(path) == "-" else os.path.realpath(path)
+        for source in sources if target != "-" else ():
             if _same_file(target, source) or (source.is_dir() and Path(target).is_relative_to(source.resolve())):
                 raise SkewcheckInputError(
                     f"{name} {str(path)!r} is the input {str(source)!r}: writing the report there would destroy it; "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from numbers import Integral, Real
@@ -142,7 +142,8 @@ def check_profile_comparison(*, keys: Any, timestamp: Any, features: Any, tests:
 
 
 def column_names(value: Any, parameter: str, *, single: bool = True, optional: bool = False) -> list[str] | None:
-    """A list of distinct column names from a name (when `single`), a sequence of names, or None."""
+    """A list of distinct column names from a name (when `single`), an iterable of names
+    (a list, a tuple, a pandas Index), or None."""
     if value is None:
         return None if optional else []
     if isinstance(value, str):
@@ -152,7 +153,7 @@ def column_names(value: Any, parameter: str, *, single: bool = True, optional: b
             raise SkewcheckInputError(
                 f"`{parameter}` must be a list of column names, got the string {value!r}; write [{value!r}]"
             )
-    if not isinstance(value, Sequence) or isinstance(value, (bytes, bytearray)):
+    if not isinstance(value, Iterable) or isinstance(value, (bytes, bytearray, Mapping)):
         raise SkewcheckInputError(f"`{parameter}` must be a list of column names, got {type(value).__name__}")
     names = list(value)
     for name in names:

@@ -66,6 +66,7 @@ def test_compare_accepts_what_its_docstring_promises():
     report = skewcheck.compare(FRAME, FRAME, keys="k", abs_tol=np.float64(0.0), rel_tol=0, max_mismatch_rate=1,
                                examples=np.int64(3), tests={"x": "ks"}, features=("x", "x"))
     assert report.passed and [f.name for f in report.features] == ["x"]
+    assert skewcheck.compare(FRAME, FRAME, keys=FRAME.to_pandas().columns[:1]).rows.matched == 3  # a pandas Index
     history = FRAME.with_columns(ts=pl.datetime(2026, 1, 1))
     report = skewcheck.compare(history, history, keys=["k"], timestamp="ts", asof=True, asof_tolerance=timedelta(days=1))
     assert report.rows.matched == 3
