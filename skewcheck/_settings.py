@@ -57,18 +57,13 @@ class CompareArguments:
     asof_tolerance: timedelta | None
 
 
-def check_compare(
-    *, keys: Any, timestamp: Any, features: Any, asof: Any, asof_tolerance: Any, abs_tol: Any, rel_tol: Any,
-    max_mismatch_rate: Any, null_rate_tolerance: Any, tests: Any, examples: Any, diagnose: Any, progress: Any,
-) -> CompareArguments:
-    """Check compare()'s options (not its data); raise SkewcheckInputError naming the first bad one."""
+def check_compare(*, keys: Any, timestamp: Any, features: Any, **options: Any) -> CompareArguments:
+    """Check compare()'s arguments (not its data); raise SkewcheckInputError naming the first bad one."""
     key_list = column_names(keys, "keys")
     check_column(timestamp, "timestamp")
     feature_list = column_names(features, "features", single=False, optional=True)
-    tolerance = check_compare_options(
-        asof=asof, asof_tolerance=asof_tolerance, abs_tol=abs_tol, rel_tol=rel_tol, max_mismatch_rate=max_mismatch_rate,
-        null_rate_tolerance=null_rate_tolerance, tests=tests, examples=examples, diagnose=diagnose, progress=progress,
-    )
+    tolerance = check_compare_options(**options)
+    asof = options.get("asof", False)
     if timestamp is not None and not key_list:
         raise SkewcheckInputError(f"`timestamp` {timestamp!r} needs at least one key column to join on; pass `keys`")
     if timestamp is not None and timestamp in key_list:
@@ -76,7 +71,9 @@ def check_compare(
     if asof and not (key_list and timestamp is not None):
         raise SkewcheckInputError("an as-of join (`asof`) needs `keys` and a `timestamp`")
     if tolerance is not None and not asof:
-        raise SkewcheckInputError(f"`asof_tolerance` {asof_tolerance!r} applies to an as-of join only; add `asof`")
+        raise SkewcheckInputError(
+            f"`asof_tolerance` {options['asof_tolerance']!r} applies to an as-of join only; add `asof`"
+        )
     return CompareArguments(key_list, feature_list, tolerance)
 
 
