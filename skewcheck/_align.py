@@ -74,7 +74,7 @@ def join_columns(offline: Source, online: Source, keys: list[str], timestamp: st
                 what = "timestamp" if column == timestamp else "key"
                 raise SkewcheckInputError(
                     f"{side.label}: no {what} column {column!r} (columns: {side.column_list()}); "
-                    f"pass --{'timestamp' if what == 'timestamp' else 'key'} with one of them"
+                    f"pass `{'timestamp' if what == 'timestamp' else 'keys'}` with one of them"
                 )
         left, right = offline.schema[column], online.schema[column]
         if column == timestamp:
@@ -197,7 +197,7 @@ def align(
     right, right_dupes, right_nulls = _first_per_key(online_keys, on, ONLINE_ROW)
     if asof:
         if ts_on is None:
-            raise SkewcheckInputError("an as-of join needs a timestamp")
+            raise SkewcheckInputError("an as-of join (`asof`) needs a `timestamp`")
         history = left.rename({ts_on: OFFLINE_TS}).sort(OFFLINE_TS)
         pairs = (
             right.sort(ts_on)

@@ -182,8 +182,6 @@ def _profile(args: argparse.Namespace) -> int:
 
 
 def _write_reports(report, reports: dict[str, str | None]) -> None:
-    if sum(path == "-" for path in reports.values()) > 1:
-        raise SkewcheckInputError(f"only one of {' and '.join(reports)} can go to standard output (-)")
     for option, path in reports.items():
         if path is not None:
             _write(path, report.to_json if option == "--json" else report.to_html)

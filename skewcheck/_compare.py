@@ -152,7 +152,8 @@ def compare(
     Raises
     ------
     SkewcheckInputError
-        Missing or unreadable input, absent or incompatible key columns, and the like.
+        Missing or unreadable input, absent or incompatible key columns, and the like; a bad
+        argument before any data is read (its name in the error's ``parameter``).
 
     Examples
     --------

@@ -155,16 +155,16 @@ def _first_line(exc: BaseException) -> str:
 def check_report_paths(reports: Mapping[str, str | os.PathLike | None], inputs: Iterable[Any]) -> None:
     """Refuse a report path that is an input, or resolves to one (symlink, hard link), or another report's.
 
-    `reports` maps how each report is asked for (e.g. "--json") to its path; None and "-"
-    (standard output) are skipped. Raises SkewcheckInputError before anything is read or written.
+    `reports` maps how each report is asked for (e.g. "--json") to its path; None is skipped and
+    "-" (standard output) takes one report. Raises SkewcheckInputError before anything is read or written.
     """
     sources = [Path(data) for data in inputs if isinstance(data, (str, os.PathLike))]
     seen: dict[str, str] = {}
     for name, path in reports.items():
-        if path is None or str(path) == "-":
+        if path is None:
             continue
-        target = os.path.realpath(path)
-        for source in sources:
+        target = "-" if str(path) == "-" else os.path.realpath(path)
+        for source in sources if target != "-" else ():
             if _same_file(target, source) or (source.is_dir() and Path(target).is_relative_to(source.resolve())):
                 raise SkewcheckInputError(
                     f"{name} {str(path)!r} is the input {str(source)!r}: writing the report there would destroy it; "
@@ -199,8 +199,7 @@ def write_atomically(path: str | os.PathLike, text: str) -> None:
     target = Path(os.path.realpath(path))
     if mode is not None and stat.S_ISDIR(mode):
         raise IsADirectoryError(21, "Is a directory", str(path))
-    special = {Path(os.path.abspath(path)).parts[1:2], target.parts[1:2]} & {("dev",), ("proc",)}
-    if mode is not None and not stat.S_ISREG(mode) or special:
+    if mode is not None and not stat.S_ISREG(mode) or _through_devices(path):
         # A device, FIFO or pipe (/dev/stdout, /dev/fd/N): renaming would replace it, so write in place.
         # Appending: what the shell opened with > is empty already, and >> must keep what is there.
         with open(path, "a", encoding="utf-8") as handle:
@@ -216,6 +215,18 @@ def write_atomically(path: str | os.PathLike, text: str) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _through_devices(path: str | os.PathLike) -> bool:
+    """Whether the path, or a symlink on the way to its target, lies in /dev or /proc (/dev/stdout, /proc/self/fd/1)."""
+    current = os.path.abspath(path)
+    for _ in range(40):  # the kernel's limit on a chain of symlinks
+        if Path(current).parts[1:2] in (("dev",), ("proc",)):
+            return True
+        if not os.path.islink(current):
+            return False
+        current = os.path.abspath(os.path.join(os.path.dirname(current), os.readlink(current)))
+    return False
 
 
 def _temporary_beside(target: Path) -> tuple[Path, int]:

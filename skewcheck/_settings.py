@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from numbers import Integral, Real
@@ -60,20 +60,13 @@ class CompareArguments:
     fail_on: str = "skew"
 
 
-def check_compare(
-    *, keys: Any, timestamp: Any, features: Any, asof: Any, asof_tolerance: Any, abs_tol: Any, rel_tol: Any,
-    max_mismatch_rate: Any, null_rate_tolerance: Any, tests: Any, examples: Any, diagnose: Any, fail_on: Any,
-    progress: Any,
-) -> CompareArguments:
-    """Check compare()'s options (not its data); raise SkewcheckInputError naming the first bad one."""
+def check_compare(*, keys: Any, timestamp: Any, features: Any, **options: Any) -> CompareArguments:
+    """Check compare()'s arguments (not its data); raise SkewcheckInputError naming the first bad one."""
     key_list = column_names(keys, "keys")
     check_column(timestamp, "timestamp")
     feature_list = column_names(features, "features", single=False, optional=True)
-    tolerance = check_compare_options(
-        asof=asof, asof_tolerance=asof_tolerance, abs_tol=abs_tol, rel_tol=rel_tol, max_mismatch_rate=max_mismatch_rate,
-        null_rate_tolerance=null_rate_tolerance, tests=tests, examples=examples, diagnose=diagnose, fail_on=fail_on,
-        progress=progress,
-    )
+    tolerance = check_compare_options(**options)
+    asof = options.get("asof", False)
     if timestamp is not None and not key_list:
         raise SkewcheckInputError(f"`timestamp` {timestamp!r} needs at least one key column to join on; pass `keys`")
     if timestamp is not None and timestamp in key_list:
@@ -81,8 +74,10 @@ def check_compare(
     if asof and not (key_list and timestamp is not None):
         raise SkewcheckInputError("an as-of join (`asof`) needs `keys` and a `timestamp`")
     if tolerance is not None and not asof:
-        raise SkewcheckInputError(f"`asof_tolerance` {asof_tolerance!r} applies to an as-of join only; add `asof`")
-    return CompareArguments(key_list, feature_list, tolerance, fail_on)
+        raise SkewcheckInputError(
+            f"`asof_tolerance` {options['asof_tolerance']!r} applies to an as-of join only; add `asof`"
+        )
+    return CompareArguments(key_list, feature_list, tolerance, options.get("fail_on", "skew"))
 
 
 def check_compare_options(**options: Any) -> timedelta | None:
@@ -149,7 +144,8 @@ def check_profile_comparison(*, keys: Any, timestamp: Any, features: Any, tests:
 
 
 def column_names(value: Any, parameter: str, *, single: bool = True, optional: bool = False) -> list[str] | None:
-    """A list of distinct column names from a name (when `single`), a sequence of names, or None."""
+    """A list of distinct column names from a name (when `single`), an iterable of names
+    (a list, a tuple, a pandas Index), or None."""
     if value is None:
         return None if optional else []
     if isinstance(value, str):
@@ -159,7 +155,7 @@ def column_names(value: Any, parameter: str, *, single: bool = True, optional: b
             raise SkewcheckInputError(
                 f"`{parameter}` must be a list of column names, got the string {value!r}; write [{value!r}]"
             )
-    if not isinstance(value, Sequence) or isinstance(value, (bytes, bytearray)):
+    if not isinstance(value, Iterable) or isinstance(value, (bytes, bytearray, Mapping)):
         raise SkewcheckInputError(f"`{parameter}` must be a list of column names, got {type(value).__name__}")
     names = list(value)
     for name in names:
