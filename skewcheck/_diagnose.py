@@ -177,7 +177,7 @@ def diagnose_type(offline: pl.Series, online: pl.Series) -> Diagnosis:
     example = next(
         ((a, b) for a, b in zip(offline.to_list(), online.to_list()) if a is not None and b is not None), None
     )
-    shown = f", e.g. {example[0]!r} vs {example[1]!r}" if example else ""
+    shown = f", e.g. {_quoted(example[0])} vs {_quoted(example[1])}" if example else ""
     detail = f"{offline.dtype} offline, {online.dtype} online; the same value on {same:,} of {total:,} pairs{shown}"
     params = {"offline": str(offline.dtype), "online": str(online.dtype), "same_values": same}
     return Diagnosis(Cause.TYPE, detail, params=params, share=same / total if total else None)
@@ -198,7 +198,7 @@ def _null_fill(frame: pl.DataFrame, filled: str, null_side: str) -> Finding | No
     constant, count = counts.row(0)
     return Finding(
         Cause.NULL_FILL, int(count),
-        f"{filled} holds {constant!r} where {null_side} is null",
+        f"{filled} holds {_quoted(constant)} where {null_side} is null",
         params={"fill": constant, "side": filled},
     )
 
@@ -293,8 +293,18 @@ def _compact_duration(nanoseconds: int) -> str:
     return "".join(parts) or "0s"
 
 
-# Relabellings kept in the machine-readable params (`labels` gives the full count).
+# Relabellings kept in the machine-readable params (`labels` gives the full count), and the
+# longest label kept there: a longer one is left out rather than cut, so every entry is exact.
 MAPPING_PARAMS = 100
+LABEL_PARAM_CHARS = 1_000
+# Characters of a value quoted in a sentence.
+QUOTED_CHARS = 60
+
+
+def _quoted(value) -> str:
+    """repr(value), cut to QUOTED_CHARS: a sentence names a value, it does not print it."""
+    text = repr(value)
+    return text if len(text) <= QUOTED_CHARS else text[: QUOTED_CHARS - 1] + "…"
 
 
 def _category_remap(values: pl.DataFrame) -> Finding | None:
@@ -305,9 +315,11 @@ def _category_remap(values: pl.DataFrame) -> Finding | None:
     mapping = pairs.unique(subset="offline", keep="first", maintain_order=True)
     mapping = mapping.unique(subset="online", keep="first", maintain_order=True)
     explained = int(mapping.get_column("len").sum())
-    shown = ", ".join(f"{a!r}→{b!r}" for a, b in mapping.select("offline", "online").head(8).iter_rows())
+    shown = ", ".join(f"{_quoted(a)}→{_quoted(b)}" for a, b in mapping.select("offline", "online").head(8).iter_rows())
     more = f" (+{mapping.height - 8} more)" if mapping.height > 8 else ""
-    kept = dict(mapping.select("offline", "online").head(MAPPING_PARAMS).iter_rows())
+    short = mapping.filter(*(pl.col(side).cast(pl.String).str.len_chars() <= LABEL_PARAM_CHARS
+                             for side in ("offline", "online")))
+    kept = dict(short.select("offline", "online").head(MAPPING_PARAMS).iter_rows())
     return Finding(Cause.CATEGORY_REMAP, explained, f"online relabels offline values: {shown}{more}",
                    params={"mapping": kept, "labels": mapping.height})
 
@@ -440,4 +452,4 @@ def _key_example(offline_keys: pl.DataFrame, online_keys: pl.DataFrame, key: str
     pair = left.join(right, on="norm").filter(pl.col("offline") != pl.col("online")).head(1)
     if not pair.height:
         return ""
-    return f" (e.g. {pair.item(0, 'offline')!r} offline vs {pair.item(0, 'online')!r} online)"
+    return f" (e.g. {_quoted(pair.item(0, 'offline'))} offline vs {_quoted(pair.item(0, 'online'))} online)"

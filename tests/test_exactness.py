@@ -296,3 +296,14 @@ def test_the_html_report_shows_the_three_verdicts(tmp_path):
     html = skewcheck.compare(offline, online, keys="user_id", timestamp="ts").to_html()
     assert '<span class="drift">drift</span>' in html and '<span class="skew">SKEW</span>' in html
     assert "1 of 2 features skewed, 1 drifted" in html
+
+
+def test_huge_labels_are_quoted_short_and_left_out_of_the_params():
+    big = ["x" * 1_000_000 + str(i) for i in range(3)]
+    off = pl.DataFrame({"k": range(30), "tier": (big + ["a", "b", "c"]) * 5})
+    on = off.with_columns(pl.col("tier").str.to_uppercase())
+    report = skewcheck.compare(off, on, keys="k")
+    diagnosis = report["tier"].diagnosis
+    assert diagnosis.cause is Cause.CATEGORY_REMAP and diagnosis.params["labels"] == 6
+    assert diagnosis.params["mapping"] == {"a": "A", "b": "B", "c": "C"}
+    assert len(diagnosis.detail) < 1_000 and len(report.summary()) < 20_000  # examples keep the true values
