@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from ._align import RowCounts
-from ._io import write_atomically
+from ._io import check_report_paths, write_atomically
 from ._stats import Histogram, TestResult
 from ._version import __version__
 
@@ -296,17 +296,23 @@ class SkewReport:
         }
 
     def to_json(self, path: str | os.PathLike | None = None, *, indent: int = 2) -> str:
-        """The report as JSON text; written atomically to `path` when given."""
+        """The report as JSON text; written atomically to `path` when given (never over an input)."""
+        self._check_path(path)
         return json_text(self.to_dict(), path, indent=indent)
 
     def to_html(self, path: str | os.PathLike | None = None) -> str:
-        """A self-contained HTML page with plots; written atomically to `path` when given."""
+        """A self-contained HTML page with plots; written atomically to `path` when given (never over an input)."""
         from ._html import render_html
 
+        self._check_path(path)
         text = render_html(self)
         if path is not None:
             write_atomically(Path(path), text)
         return text
+
+    def _check_path(self, path: str | os.PathLike | None) -> None:
+        """Refuse to write the report over one of the files it was computed from."""
+        check_report_paths({"`path`": path}, [self.offline_label, self.online_label])
 
     def to_polars(self) -> pl.DataFrame:
         """One row per feature: verdict, cause, mismatch rate, test and statistic."""

@@ -307,3 +307,17 @@ def test_huge_labels_are_quoted_short_and_left_out_of_the_params():
     assert diagnosis.cause is Cause.CATEGORY_REMAP and diagnosis.params["labels"] == 6
     assert diagnosis.params["mapping"] == {"a": "A", "b": "B", "c": "C"}
     assert len(diagnosis.detail) < 1_000 and len(report.summary()) < 20_000  # examples keep the true values
+
+
+def test_the_library_refuses_to_write_a_report_over_its_input(tmp_path):
+    offline, online = tmp_path / "offline.parquet", tmp_path / "online.parquet"
+    pl.DataFrame({"k": [1, 2, 3], "x": [1.0, 2.0, 3.0]}).write_parquet(offline)
+    pl.DataFrame({"k": [1, 2, 3], "x": [1.0, 2.0, 4.0]}).write_parquet(online)
+    before = online.read_bytes()
+    report = skewcheck.compare(str(offline), str(online), keys="k")
+    for write in (report.to_json, report.to_html):
+        with pytest.raises(SkewcheckInputError, match="is the input"):
+            write(online)
+    assert online.read_bytes() == before
+    report.to_json(tmp_path / "report.json")
+    assert json.loads((tmp_path / "report.json").read_text())["passed"] is False
