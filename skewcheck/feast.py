@@ -221,13 +221,13 @@ def compare_logged(
     )
 
 
-def _log_frame(serving_log: Any) -> Any:
-    """A directory or list of log files read as one frame; anything else as it is."""
+def _log_frame(serving_log: Any) -> pl.DataFrame:
+    """A directory or list of log files read as one frame; a file or frame loaded as it is."""
     if isinstance(serving_log, (list, tuple)) or (
         isinstance(serving_log, (str, Path)) and Path(serving_log).is_dir()
     ):
         return read_log(serving_log)
-    return serving_log
+    return load(serving_log, role="serving log").frame.collect()
 
 
 def _service_features(store: FeatureStore, name: str) -> list[str]:

@@ -35,6 +35,7 @@ from feast.feature_logging import FeatureServiceLoggingSource, LoggingConfig
 from feast.infra.offline_stores.file_source import FileLoggingDestination
 from feast.types import Float32, Float64, Int64
 
+from skewcheck._cli import main
 from skewcheck.feast import compare_logged, read_log
 
 DAY0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
@@ -210,23 +211,31 @@ def test_kill_9_leaves_readable_files_and_loses_at_most_one_batch(repo, tmp_path
     assert logged == {rid for rid, _, _ in served[:90]}
 
 
-@pytest.mark.parametrize("failure", ["disk full", "directory gone"])
-def test_an_unwritable_log_never_fails_a_request(repo, tmp_path, failure):
+def test_an_unwritable_log_never_fails_a_request_and_the_log_recovers(repo, tmp_path):
     log_dir = tmp_path / "logs"
-    if failure == "directory gone":
-        log_dir.write_text("a file where the log directory should be")
+    log_dir.write_text("a file where the log directory should be")  # directory gone
     with serving(repo, "--log-dir", str(log_dir), "--flush-rows", "1") as server:
-        if failure == "disk full":  # no file of the server may grow past 64 bytes: EFBIG, as ENOSPC on a full disk
-            resource.prlimit(server.process.pid, resource.RLIMIT_FSIZE, (64, 64))  # (Python ignores SIGXFSZ)
         with httpx.Client(base_url=server.url, timeout=30) as client:
-            served = [request(client, [user]) for user in USERS[:20]]
-        health = server.wait_for(lambda h: h["rows_lost"] == 20)
-        assert all(values["clicks"][0] is not None for _, _, values in served)
-        assert health["rows_lost"] == 20 and health["rows_written"] == 0 and health["last_error"]
-    assert any("could not write 1 logged rows" in line and "still serving" in line for line in server.stderr)
+            gone = [request(client, [user]) for user in USERS[:10]]
+            health = server.wait_for(lambda h: h["rows_lost"] == 10)
+            assert health["rows_lost"] == 10 and "NotADirectoryError" in health["last_error"]
+
+            log_dir.unlink()  # disk full: no file of the server may grow past 64 bytes (EFBIG, as ENOSPC)
+            resource.prlimit(server.process.pid, resource.RLIMIT_FSIZE, (64, resource.RLIM_INFINITY))  # soft limit; Python ignores SIGXFSZ
+            full = [request(client, [user]) for user in USERS[10:20]]
+            health = server.wait_for(lambda h: h["rows_lost"] == 20)
+            assert health["rows_lost"] == 20 and "File too large" in health["last_error"]
+
+            resource.prlimit(server.process.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY,) * 2)
+            recovered = [request(client, [user]) for user in USERS[20:]]
+            health = server.wait_for(lambda h: h["rows_written"] == 10)
+    assert all(values["clicks"][0] is not None for _, _, values in gone + full + recovered)
+    assert health["rows_lost"] == 20 and health["rows_written"] == 10
+    assert sum("could not write 1 logged rows" in line and "still serving" in line for line in server.stderr) == 20
+    assert set(read_log(log_dir / "svc")["__request_id"]) == {rid for rid, _, _ in recovered}
 
 
-def test_compare_logged_names_a_scaled_materialization_from_the_log(repo, tmp_path):
+def test_compare_logged_names_a_scaled_materialization_from_the_log(repo, tmp_path, capsys):
     buggy = tmp_path / "repo"
     shutil.copytree(repo, buggy, ignore=shutil.ignore_patterns("logs"))
     store = FeatureStore(repo_path=str(buggy))
@@ -235,24 +244,32 @@ def test_compare_logged_names_a_scaled_materialization_from_the_log(repo, tmp_pa
 
     with serving(buggy, "--log-dir", str(tmp_path / "logs")) as server:
         burst(server.url, [[u] for u in USERS])
-    result = subprocess.run(
-        [sys.executable, "-m", "skewcheck", "feast", "compare-logged", str(buggy), str(tmp_path / "logs" / "svc"),
-         "--feature-service", "svc", "--json", str(tmp_path / "report.json")],
-        capture_output=True, text=True, check=False,
-    )
-    assert result.returncode == 1, result.stderr
+    code = main(["feast", "compare-logged", str(buggy), str(tmp_path / "logs" / "svc"),
+                 "--feature-service", "svc", "--json", str(tmp_path / "report.json")])
+    out = capsys.readouterr().out
+    assert code == 1
     report = {f["name"]: f for f in json.loads((tmp_path / "report.json").read_text())["features"]}
     assert report["spend"]["skewed"] and report["spend"]["diagnosis"]["cause"] == "scale"
     assert report["spend"]["values"]["mismatched"] == len(USERS)
     assert not report["clicks"]["skewed"] and not report["ratio"]["skewed"]
-    assert "spend" in result.stdout and "scale" in result.stdout
+    assert re.search(r"spend .*SKEW .*scale", out)
 
 
-def test_compare_logged_cli_rejects_what_is_not_a_log(repo, tmp_path):
-    (tmp_path / "empty").mkdir()
-    result = subprocess.run(
-        [sys.executable, "-m", "skewcheck", "feast", "compare-logged", str(repo), str(tmp_path / "empty"),
-         "--feature-service", "svc"], capture_output=True, text=True, check=False,
-    )
-    assert result.returncode == 2 and "holds no parquet files" in result.stderr
-    assert result.stderr.count("\n") == 1
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda tmp: (tmp / "empty").mkdir(), "holds no parquet files"),
+        (lambda tmp: pl.DataFrame({"x": [1]}).write_parquet(tmp / "x.parquet"), "no column '__log_timestamp'"),
+    ],
+)
+def test_compare_logged_cli_rejects_what_is_not_a_log(repo, tmp_path, capsys, make, message):
+    make(tmp_path)
+    code = main(["feast", "compare-logged", str(repo), str(tmp_path), "--feature-service", "svc"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_compare_logged_cli_names_an_unknown_feature_service(repo, tmp_path, capsys):
+    code = main(["feast", "compare-logged", str(repo), str(tmp_path), "--feature-service", "nope"])
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown feature service 'nope' (feature services: svc, svc_sampled)" in err
