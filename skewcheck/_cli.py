@@ -247,7 +247,10 @@ def _trend(args: argparse.Namespace) -> int:
 
     trend = read_trend(args.reports)
     if args.html:
-        _write_reports(trend, None, args.html)
+        try:
+            trend.to_html(args.html)
+        except OSError as exc:
+            raise SkewcheckInputError(f"{args.html}: cannot write the trend ({exc.strerror or exc})") from None
     _print(trend.renderable())
     return EXIT_OK if trend.last_passed else EXIT_SKEW
 
