@@ -56,11 +56,19 @@ class LoggingMiddleware:
         async def keep_and_send(message):
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
-                message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", request_id.encode())]}
+                message = {
+                    **message,
+                    "headers": [
+                        *message.get("headers", []),
+                        (b"x-request-id", request_id.encode()),
+                    ],
+                }
             elif message["type"] == "http.response.body" and status[0] == 200:
                 response_body.append(message.get("body", b""))
                 if not message.get("more_body", False):
-                    self.log.submit(b"".join(request_body), b"".join(response_body), request_id, log_time)
+                    self.log.submit(
+                        b"".join(request_body), b"".join(response_body), request_id, log_time
+                    )
             await send(message)
 
         await self.app(scope, receive_and_keep, keep_and_send)
@@ -74,9 +82,15 @@ class LoggingMiddleware:
 
         await self.app(scope, receive, keep_status)
         body = json.dumps(
-            {"status": "ok" if status[0] == 200 else "unavailable", "served_feature_log": self.log.health()}
+            {
+                "status": "ok" if status[0] == 200 else "unavailable",
+                "served_feature_log": self.log.health(),
+            }
         ).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
         await send({"type": "http.response.start", "status": status[0], "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -109,18 +123,32 @@ def serve(
     )
 
     store = FeatureStore(repo_path=str(repo))
-    auth_type = str_to_auth_manager_type(store.config.auth_config.type)  # as feast.feature_server.start_server
+    auth_type = str_to_auth_manager_type(
+        store.config.auth_config.type
+    )  # as feast.feature_server.start_server
     init_security_manager(auth_type=auth_type, fs=store)
-    init_auth_manager(auth_type=auth_type, server_type=ServerType.REST, auth_config=store.config.auth_config)
+    init_auth_manager(
+        auth_type=auth_type, server_type=ServerType.REST, auth_config=store.config.auth_config
+    )
     log = ServedFeatureLog(
-        store, log_dir=log_dir, flush_rows=flush_rows, flush_seconds=flush_seconds, sample_rate=sample_rate
+        store,
+        log_dir=log_dir,
+        flush_rows=flush_rows,
+        flush_seconds=flush_seconds,
+        sample_rate=sample_rate,
     )
     listener = socket.create_server((host, port))
     bound_port = listener.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(LoggingMiddleware(get_app(store), log), log_level="warning", access_log=False)
+        uvicorn.Config(
+            LoggingMiddleware(get_app(store), log), log_level="warning", access_log=False
+        )
     )
-    target = f"{log_dir}/<feature service>" if log_dir else "each feature service's FileLoggingDestination"
+    target = (
+        f"{log_dir}/<feature service>"
+        if log_dir
+        else "each feature service's FileLoggingDestination"
+    )
     print(
         f"skewcheck feast serve: serving http://{host}:{bound_port}, logging to {target} "
         f"(a file every {flush_rows} rows or {flush_seconds:g} s)",
@@ -130,7 +158,9 @@ def serve(
     # uvicorn stops gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler it found:
     # this one only notes it, so the log is written before the process exits.
     stopped_by: list[int] = []
-    previous = {sig: signal.signal(sig, lambda sig, frame: stopped_by.append(sig)) for sig in STOP_SIGNALS}
+    previous = {
+        sig: signal.signal(sig, lambda sig, frame: stopped_by.append(sig)) for sig in STOP_SIGNALS
+    }
     try:
         server.run(sockets=[listener])
     finally:

@@ -181,7 +181,7 @@ def test_every_response_is_logged_under_concurrency_and_flushed_on_sigterm(repo)
     store = FeatureStore(repo_path=str(repo))
     service = store.get_feature_service("svc")
     schema = FeatureServiceLoggingSource(service, store.project).get_schema(store.registry)
-    table = pa.parquet.read_table(sorted((repo / "logs" / "svc").rglob("*.parquet"))[0])
+    table = pa.parquet.read_table(min((repo / "logs" / "svc").rglob("*.parquet")))
     # Feast's logged-features schema (parquet keeps timestamp[s] as milliseconds), so Feast accepts it
     assert table.schema.names == schema.names
     assert all(a.type == b.type or pa.types.is_timestamp(a.type) for a, b in zip(table.schema, schema))
@@ -207,28 +207,32 @@ def test_kill_9_leaves_readable_files_and_loses_at_most_one_batch(repo, tmp_path
     log = read_log(tmp_path / "svc")
     logged = set(log["__request_id"])
     assert logged <= {rid for rid, _, _ in served}
-    assert len(served) - len(logged) == 5 <= 10  # the unflushed batch only, within --flush-rows
+    assert len(served) - len(logged) == 5  # the unflushed batch only, within --flush-rows (10)
     assert logged == {rid for rid, _, _ in served[:90]}
 
 
 def test_an_unwritable_log_never_fails_a_request_and_the_log_recovers(repo, tmp_path):
     log_dir = tmp_path / "logs"
     log_dir.write_text("a file where the log directory should be")  # directory gone
-    with serving(repo, "--log-dir", str(log_dir), "--flush-rows", "1") as server:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
-            gone = [request(client, [user]) for user in USERS[:10]]
-            health = server.wait_for(lambda h: h["rows_lost"] == 10)
-            assert health["rows_lost"] == 10 and "NotADirectoryError" in health["last_error"]
+    with (
+        serving(repo, "--log-dir", str(log_dir), "--flush-rows", "1") as server,
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
+        gone = [request(client, [user]) for user in USERS[:10]]
+        health = server.wait_for(lambda h: h["rows_lost"] == 10)
+        assert health["rows_lost"] == 10 and "NotADirectoryError" in health["last_error"]
 
-            log_dir.unlink()  # disk full: no file of the server may grow past 64 bytes (EFBIG, as ENOSPC)
-            resource.prlimit(server.process.pid, resource.RLIMIT_FSIZE, (64, resource.RLIM_INFINITY))  # soft limit; Python ignores SIGXFSZ
-            full = [request(client, [user]) for user in USERS[10:20]]
-            health = server.wait_for(lambda h: h["rows_lost"] == 20)
-            assert health["rows_lost"] == 20 and "File too large" in health["last_error"]
+        # Disk full: no file of the server may grow past 64 bytes (EFBIG, as ENOSPC on a full disk). A soft
+        # limit, so that it can be lifted again; Python ignores SIGXFSZ, so the write fails instead.
+        log_dir.unlink()
+        resource.prlimit(server.process.pid, resource.RLIMIT_FSIZE, (64, resource.RLIM_INFINITY))
+        full = [request(client, [user]) for user in USERS[10:20]]
+        health = server.wait_for(lambda h: h["rows_lost"] == 20)
+        assert health["rows_lost"] == 20 and "File too large" in health["last_error"]
 
-            resource.prlimit(server.process.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY,) * 2)
-            recovered = [request(client, [user]) for user in USERS[20:]]
-            health = server.wait_for(lambda h: h["rows_written"] == 10)
+        resource.prlimit(server.process.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY,) * 2)
+        recovered = [request(client, [user]) for user in USERS[20:]]
+        health = server.wait_for(lambda h: h["rows_written"] == 10)
     assert all(values["clicks"][0] is not None for _, _, values in gone + full + recovered)
     assert health["rows_lost"] == 20 and health["rows_written"] == 10
     assert sum("could not write 1 logged rows" in line and "still serving" in line for line in server.stderr) == 20
