@@ -16,6 +16,7 @@ Timestamps are compared in UTC: a time-zone-naive timestamp is read as UTC, as F
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,10 +216,15 @@ def compare_logged(
     served = _read_rows(log, label, [*keys, timestamp, *fields, *names], timestamp)
     requests = served.select(*keys, timestamp, *fields).unique(subset=[*keys, timestamp], maintain_order=True)
     offline = _offline_values(store, requests, wanted, keys, timestamp).drop(fields)
-    return compare(
+    report = compare(
         offline, served.select(*keys, timestamp, *names), keys=keys, timestamp=timestamp, features=names,
         **compare_options,
     )
+    if isinstance(serving_log, (str, Path, list, tuple)):
+        source = ", ".join(map(str, serving_log if isinstance(serving_log, (list, tuple)) else [serving_log]))
+    else:
+        source = f"{len(served):,} rows"
+    return dataclasses.replace(report, offline_label="Feast offline store", online_label=f"{label} {source}")
 
 
 def _log_frame(serving_log: Any) -> pl.DataFrame:
