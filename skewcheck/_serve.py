@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ._errors import SkewcheckInputError
 from ._serve_log import DEFAULT_FLUSH_ROWS, DEFAULT_FLUSH_SECONDS, ServedFeatureLog
 
 ONLINE_FEATURES_PATH = "/get-online-features"
@@ -122,23 +123,20 @@ def serve(
         str_to_auth_manager_type,
     )
 
-    store = FeatureStore(repo_path=str(repo))
-    auth_type = str_to_auth_manager_type(
-        store.config.auth_config.type
-    )  # as feast.feature_server.start_server
-    init_security_manager(auth_type=auth_type, fs=store)
-    init_auth_manager(
-        auth_type=auth_type, server_type=ServerType.REST, auth_config=store.config.auth_config
-    )
-    log = ServedFeatureLog(
-        store,
-        log_dir=log_dir,
-        flush_rows=flush_rows,
-        flush_seconds=flush_seconds,
-        sample_rate=sample_rate,
-    )
-    listener = socket.create_server((host, port))
+    if not (Path(repo) / "feature_store.yaml").is_file():
+        raise SkewcheckInputError(f"{repo}: not a Feast feature repository (no feature_store.yaml in it)")
+    try:
+        listener = socket.create_server((host, port))
+    except OSError as exc:
+        raise SkewcheckInputError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --port") from None
     bound_port = listener.getsockname()[1]
+    store = FeatureStore(repo_path=str(repo))
+    auth_type = str_to_auth_manager_type(store.config.auth_config.type)  # as feast.feature_server.start_server
+    init_security_manager(auth_type=auth_type, fs=store)
+    init_auth_manager(auth_type=auth_type, server_type=ServerType.REST, auth_config=store.config.auth_config)
+    log = ServedFeatureLog(
+        store, log_dir=log_dir, flush_rows=flush_rows, flush_seconds=flush_seconds, sample_rate=sample_rate
+    )
     server = uvicorn.Server(
         uvicorn.Config(
             LoggingMiddleware(get_app(store), log), log_level="warning", access_log=False

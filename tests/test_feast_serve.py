@@ -277,3 +277,19 @@ def test_compare_logged_cli_names_an_unknown_feature_service(repo, tmp_path, cap
     code = main(["feast", "compare-logged", str(repo), str(tmp_path), "--feature-service", "nope"])
     err = capsys.readouterr().err
     assert code == 2 and "unknown feature service 'nope' (feature services: svc, svc_sampled)" in err
+
+
+def test_serve_refuses_bad_input_in_one_line(repo, tmp_path, capsys):
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        cases = [
+            ([str(tmp_path)], "not a Feast feature repository (no feature_store.yaml in it)"),
+            ([str(repo), "--port", str(port)], f"cannot listen on 127.0.0.1:{port}"),
+            ([str(repo), "--port", "0", "--flush-rows", "0"], "flush_rows must be >= 1"),
+        ]
+        for arguments, message in cases:
+            assert main(["feast", "serve", *arguments]) == 2
+            err = capsys.readouterr().err
+            assert message in err and err.count("\n") == 1, err
