@@ -200,7 +200,7 @@ def test_kill_9_leaves_readable_files_and_loses_at_most_one_batch(repo, tmp_path
     with serving(repo, "--log-dir", str(tmp_path), "--flush-rows", "10", "--flush-seconds", "600") as server:
         with httpx.Client(base_url=server.url, timeout=30) as client:
             served = [request(client, [USERS[i % len(USERS)]]) for i in range(95)]
-        health = server.wait_for(lambda h: h["rows_written"] == 90)
+        health = server.wait_for(lambda h: h["rows_written"] == 90 and h["rows_buffered"] == 5)
         assert health["rows_written"] == 90 and health["rows_buffered"] == 5
         server.process.kill()
         server.process.wait(timeout=30)
