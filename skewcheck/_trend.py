@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
 import os
 from dataclasses import dataclass
 from html import escape
@@ -36,9 +37,24 @@ class TrendPoint:
     verdict: str  # "ok", "drift" or "skew"
     mismatch_rate: float | None  # None without keys
     statistic: float | None
-    threshold: float | None
+    threshold: float | None  # of the statistic, or of the p-value for a test that has one
+    p_value: float | None
     test: str | None
     cause: str | None
+
+    @property
+    def drift_score(self) -> float | None:
+        """How far past its drift threshold the test is: 1 at the threshold, above 1 = drift.
+        statistic / threshold for a distance; log(p) / log(threshold) for a p-value test."""
+        if self.threshold is None or self.threshold <= 0:
+            return None
+        if self.p_value is not None:
+            return (
+                math.log(max(self.p_value, 1e-300)) / math.log(self.threshold)
+                if self.threshold < 1
+                else None
+            )
+        return None if self.statistic is None else self.statistic / self.threshold
 
 
 @dataclass(frozen=True)
@@ -65,7 +81,7 @@ class Trend:
         )
 
     def to_polars(self) -> pl.DataFrame:
-        """One row per feature and run: run, feature, verdict, mismatch_rate, statistic, threshold, test, cause."""
+        """One row per feature and run: verdict, mismatch rate, the test's numbers, cause, drift score."""
         schema = {
             "run": pl.String,
             "feature": pl.String,
@@ -79,18 +95,21 @@ class Trend:
         return pl.DataFrame([p.__dict__ for p in self.points], schema=schema, orient="row")
 
     def renderable(self):
-        """A rich table: one row per feature, one column per run, then the first skewed run."""
+        """A rich table: one row per run (time goes down the page), one column per feature,
+        then a row with each feature's first skewed run."""
         from rich.console import Group
         from rich.table import Table
 
-        table = Table(title="skewcheck trend: verdict and mismatch rate (drift statistic) per run")
-        table.add_column("feature")
-        for run, passed in zip(self.runs, self.passed):
-            table.add_column(run + ("" if passed else " ✗"), justify="right")
-        table.add_column("first skew")
+        table = Table(title="skewcheck trend: verdict, mismatch rate (drift statistic, or p)")
+        table.add_column("run", no_wrap=True)
+        table.add_column("passed")
         for feature in self.features:
-            cells = [_cell(self.point(run, feature)) for run in self.runs]
-            table.add_row(feature, *cells, self.first_skew(feature) or "-")
+            table.add_column(feature, justify="right", no_wrap=True)
+        for run, passed in zip(self.runs, self.passed):
+            cells = [_cell(self.point(run, feature)) for feature in self.features]
+            table.add_row(run, "yes" if passed else "NO", *cells)
+        table.add_section()
+        table.add_row("first skew", "", *(self.first_skew(f) or "-" for f in self.features))
         return Group(table, *(f"warning: {w}" for w in self.warnings))
 
     def to_html(self, path: str | os.PathLike | None = None) -> str:
@@ -136,10 +155,7 @@ class Trend:
                 for p in points
             ]
             ratios = [
-                p.statistic / p.threshold
-                if p and p.statistic is not None and p.threshold
-                else float("nan")
-                for p in points
+                p.drift_score if p and p.drift_score is not None else float("nan") for p in points
             ]
             (line,) = rate_ax.plot(x, rates, marker="o", label=feature)
             drift_ax.plot(x, ratios, marker="o", color=line.get_color())
@@ -151,7 +167,10 @@ class Trend:
         rate_ax.set(
             title="row-level mismatch rate (red ring: skew)", ylabel="share of matched rows"
         )
-        drift_ax.set(title="distribution statistic / its threshold (1 = drift)", ylabel="ratio")
+        drift_ax.set(
+            title="drift score (1 = the test's threshold)",
+            ylabel="stat / threshold; log p / log threshold",
+        )
         for ax in (rate_ax, drift_ax):
             ax.set_xticks(list(x), self.runs, rotation=30, ha="right")
         rate_ax.legend(fontsize="small")
@@ -256,6 +275,7 @@ def _point(run: str, entry: dict[str, Any]) -> TrendPoint:
         mismatch_rate=values.get("mismatch_rate"),
         statistic=distribution.get("statistic"),
         threshold=distribution.get("threshold"),
+        p_value=distribution.get("p_value"),
         test=distribution.get("test"),
         cause=diagnosis.get("cause"),
     )
@@ -267,8 +287,10 @@ def _cell(point: TrendPoint | None) -> str:
     text = point.verdict.upper() if point.verdict == "skew" else point.verdict
     if point.mismatch_rate is not None:
         text += f" {point.mismatch_rate:.1%}"
-    if point.statistic is not None:
-        text += f" ({point.statistic:.3g})"
+    if point.p_value is not None:
+        text += f" p={point.p_value:.2g}"
+    elif point.statistic is not None:
+        text += f" {point.test or 'statistic'}={point.statistic:.3g}"
     return text
 
 

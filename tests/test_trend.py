@@ -48,8 +48,12 @@ def test_the_day_the_bug_starts_is_the_first_skew(week):
 def test_cli_prints_the_table_writes_the_plot_and_exits_with_the_last_verdict(week, tmp_path, capsys):
     assert main(["trend", *map(str, week), "--html", str(tmp_path / "trend.html")]) == 1
     out = capsys.readouterr().out
-    amount = next(line for line in out.splitlines() if line.lstrip("│ ").startswith("amount"))
-    assert "ok 0.0%" in amount and "SKEW 100.0%" in amount and amount.rstrip(" │").endswith(f"day-{BUG_DAY}")
+    lines = out.replace("┃", "│").splitlines()
+    rows = {cells[0]: cells[1:] for line in lines if len(cells := [c.strip() for c in line.strip("│ ").split("│")]) == 4}
+    assert rows["run"] == ["passed", "amount", "visits"]
+    assert rows["day-1"][0] == "yes" and rows["day-1"][1].startswith("ok 0.0%")
+    assert rows[f"day-{BUG_DAY}"][0] == "NO" and rows[f"day-{BUG_DAY}"][1].startswith("SKEW 100.0%")
+    assert rows["first skew"] == ["", f"day-{BUG_DAY}", "-"]
     html = (tmp_path / "trend.html").read_text()
     assert "data:image/png;base64," in html and html.count('class="skew"') == DAYS - BUG_DAY + 1
     assert main(["trend", *map(str, week[:BUG_DAY - 1])]) == 0
@@ -84,3 +88,12 @@ def test_reports_of_different_feature_sets_line_up_with_a_warning(week, tmp_path
     trend = read_trend([week[0], tmp_path / "narrow.json"])
     assert trend.point("narrow", "visits") is None and trend.features == ("amount", "visits")
     assert trend.warnings == (f"{tmp_path / 'narrow.json'} has no result for visits (another feature set): shown as absent",)
+
+
+def test_the_drift_score_is_one_at_the_threshold_for_distances_and_p_values(week):
+    point = read_trend(week).point("day-4", "amount")
+    assert point.test == "ks" and point.p_value is not None  # 200 rows: a p-value test
+    assert point.drift_score == pytest.approx(np.log(point.p_value) / np.log(point.threshold)) and point.drift_score > 1
+    distance = skewcheck._trend.TrendPoint("r", "f", "drift", None, statistic=0.2, threshold=0.1, p_value=None,
+                                           test="wasserstein", cause=None)
+    assert distance.drift_score == pytest.approx(2.0)
