@@ -10,7 +10,8 @@ Each gets 100 warm-up requests, then 2,000 single-entity ``/get-online-features`
 concurrent clients (httpx, one keep-alive connection per client). Latency is measured per request on
 the client side. The rounds alternate (without, with, without, with) so a change in the machine's
 load hits both. Reported: p50 and p99 of each, the overhead at both (target: at most 10% at p99),
-and the rows the log wrote per second of the run (all rows must be on disk after SIGTERM).
+and the rows the log wrote per second of the run (all rows must be on disk after SIGTERM), and
+how many rows per second the log thread alone can take (20,000 copies of one real response).
 
 Usage: python benchmarks/serve_logging.py [--requests N] [--clients N] [--rounds N] [--json PATH]
 """
@@ -154,6 +155,29 @@ def load(url: str, requests: int, clients: int) -> tuple[np.ndarray, float]:
     return np.array(latencies), wall
 
 
+def log_capacity(repo: Path, url: str, log_dir: Path, rows: int = 20_000) -> float:
+    """Rows per second the log thread alone can take: `rows` copies of one real response, submitted
+    at once, until the last file is on disk (parse, buffer, parquet, fsync, rename)."""
+    import httpx
+    from feast import FeatureStore
+
+    from skewcheck.feast import ServedFeatureLog
+
+    request = json.dumps({"feature_service": "bench", "entities": {"user_id": [7]}}).encode()
+    response = httpx.post(f"{url}/get-online-features", content=request, timeout=30,
+                          headers={"content-type": "application/json"}).content
+    log = ServedFeatureLog(FeatureStore(repo_path=str(repo)), log_dir=log_dir, flush_rows=1000, flush_seconds=60)
+    now = datetime.now(timezone.utc)
+    started = time.perf_counter()
+    for i in range(rows):
+        log.submit(request, response, f"r{i}", now)
+    health = log.close()
+    seconds = time.perf_counter() - started
+    if health["rows_written"] != rows:
+        raise RuntimeError(f"the log wrote {health['rows_written']} of {rows} rows: {health}")
+    return rows / seconds
+
+
 def stop(process: subprocess.Popen) -> int:
     process.send_signal(signal.SIGTERM)
     return process.wait(timeout=120)
@@ -188,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 process, url = start(command)
                 measured, wall = load(url, args.requests, args.clients)
+                if mode == "with" and round_number == args.rounds - 1:
+                    capacity = log_capacity(repo, url, work / "capacity")
                 # uvicorn re-raises SIGTERM after a graceful stop; skewcheck's server catches it and exits 0
                 if stop(process) not in ((0, -signal.SIGTERM) if mode == "without" else (0,)):
                     raise RuntimeError(f"{mode}: the server did not exit cleanly")
@@ -197,8 +223,9 @@ def main(argv: list[str] | None = None) -> int:
                     import polars as pl
 
                     rows = pl.scan_parquet(str(log_dir / "bench" / "**" / "*.parquet")).select(pl.len()).collect().item()
-                    if rows != args.requests + WARM_UP:
-                        raise RuntimeError(f"the log holds {rows} rows, {args.requests + WARM_UP} were served")
+                    served = args.requests + WARM_UP + (round_number == args.rounds - 1)  # + log_capacity's request
+                    if rows != served:
+                        raise RuntimeError(f"the log holds {rows} rows, {served} were served")
                     logged_rows += args.requests
         without, with_ = np.concatenate(latencies["without"]), np.concatenate(latencies["with"])
         p = {name: {q: float(np.percentile(values, q)) for q in (50, 99)} for name, values in
@@ -212,12 +239,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  overhead: p50 {overhead[50]:+.1%}, p99 {overhead[99]:+.1%} "
               f"(target <= {MAX_P99_OVERHEAD:.0%} at p99: {'met' if met else 'NOT met'})")
         print(f"  logged: {rows_per_second:,.0f} rows per second (every request of the load; all on disk after SIGTERM)")
+        print(f"  the log thread alone takes {capacity:,.0f} rows per second (one core at most, off the request path)")
         print(f"  load average (1, 5, 15 min): {[round(v, 2) for v in os.getloadavg()]}")
         args.json.write_text(json.dumps({
             "requests": args.requests, "clients": args.clients, "rounds": args.rounds,
             "p50_ms": {k: v[50] for k, v in p.items()}, "p99_ms": {k: v[99] for k, v in p.items()},
             "overhead": {"p50": overhead[50], "p99": overhead[99]}, "target_met": met,
-            "rows_logged_per_second": rows_per_second, "cores": os.cpu_count(),
+            "rows_logged_per_second": rows_per_second, "log_capacity_rows_per_second": capacity,
+            "cores": os.cpu_count(), "load_average": list(os.getloadavg()),
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }, indent=1) + "\n")
         print(f"results: {args.json}")

@@ -24,4 +24,4 @@ def test_quick_run_measures_both_servers_and_checks_every_row_was_logged(tmp_pat
     data = json.loads(results.read_text())
     assert data["requests"] == 40 and set(data["p99_ms"]) == {"without", "with"}
     assert all(value > 0 for value in [*data["p50_ms"].values(), *data["p99_ms"].values()])
-    assert data["rows_logged_per_second"] > 0
+    assert data["rows_logged_per_second"] > 0 and data["log_capacity_rows_per_second"] > 0
