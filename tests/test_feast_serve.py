@@ -211,6 +211,17 @@ def test_kill_9_leaves_readable_files_and_loses_at_most_one_batch(repo, tmp_path
     assert logged == {rid for rid, _, _ in served[:90]}
 
 
+def test_kill_9_after_flush_seconds_loses_nothing(repo, tmp_path):
+    with serving(repo, "--log-dir", str(tmp_path), "--flush-rows", "100000", "--flush-seconds", "0.5") as server:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            served = [request(client, [user]) for user in USERS]
+        health = server.wait_for(lambda h: h["rows_written"] == len(USERS))  # within --flush-seconds of the last
+        assert health["rows_buffered"] == 0
+        server.process.kill()
+        server.process.wait(timeout=30)
+    assert set(read_log(tmp_path / "svc")["__request_id"]) == {rid for rid, _, _ in served}
+
+
 def test_an_unwritable_log_never_fails_a_request_and_the_log_recovers(repo, tmp_path):
     log_dir = tmp_path / "logs"
     log_dir.write_text("a file where the log directory should be")  # directory gone
