@@ -51,6 +51,7 @@ notebooks: $(STAMP) $(DATA)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/serve_logging.py
 
 # Instructors (grading/README.md): make exercises - regenerate exercises/ from solutions/;
 # make grade SUBMISSIONS=dir [OUT=grades.csv] [JOBS=2] - autograde dir/<student>/<exercise>/<exercise>.ipynb.

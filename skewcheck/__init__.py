@@ -4,7 +4,8 @@ Compare the feature values a model was trained on (offline) with the values it w
 (online): row by row when entity keys are given, and always as distributions. Every
 skewed feature is flagged with the check that caught it and, where it can be told, the cause.
 Also: `audit_point_in_time` finds features from the future in a training set, and `profile`
-summarises training data once so later comparisons need not read it again.
+summarises training data once so later comparisons need not read it again; `read_trend`
+lines up the reports of repeated runs, day by day.
 
 >>> import skewcheck
 >>> report = skewcheck.compare("offline.parquet", "serving_log.parquet",
@@ -17,6 +18,7 @@ from ._errors import SkewcheckInputError, SkewcheckWarning
 from ._pit import PitReport, audit_point_in_time
 from ._profile import Profile, compare_profile, merge_profiles, profile
 from ._report import Cause, Diagnosis, FeatureResult, Reason, SkewReport, Verdict
+from ._trend import Trend, read_trend
 from ._version import __version__
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "SkewReport",
     "SkewcheckInputError",
     "SkewcheckWarning",
+    "Trend",
     "Verdict",
     "__version__",
     "audit_point_in_time",
@@ -36,4 +39,5 @@ __all__ = [
     "compare_profile",
     "merge_profiles",
     "profile",
+    "read_trend",
 ]

@@ -98,6 +98,49 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument("data", help="the data to profile: .parquet, .csv or .ndjson")
     prof.add_argument("--out", required=True, metavar="PATH", help="where to write the profile (JSON; - for standard output)")
     prof.add_argument("--features", metavar="A,B", type=_names, help="comma-separated columns to profile (default: all)")
+
+    feast = commands.add_parser("feast", help="serve a Feast repository with logging; compare what it served",
+                                description="Feast commands (need the feast extra).")
+    feast_commands = feast.add_subparsers(dest="feast_command", required=True, parser_class=_Parser)
+    serve = feast_commands.add_parser(
+        "serve", help="run Feast's HTTP feature server and log every response it sends",
+        description="Run Feast's own feature server (the app of `feast serve`) on REPO and log each "
+        "/get-online-features response of a feature service in Feast's logged-features format. Files are written "
+        "whole (temp file, then rename) every --flush-rows rows or --flush-seconds seconds, and on SIGTERM or "
+        "Ctrl-C; after kill -9 at most that last batch is lost. A failed write never fails a response: lost rows "
+        "are counted in GET /health and on stderr.",
+    )
+    serve.add_argument("repo", help="the feature repository (the folder of feature_store.yaml)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=6566, help="port (default 6566, as feast serve; 0 picks a free one)")
+    serve.add_argument("--log-dir", metavar="DIR",
+                       help="log each feature service to DIR/<service>/ (default: its FileLoggingDestination)")
+    serve.add_argument("--flush-rows", type=int, default=1000, metavar="N", help="write a file every N rows (default 1000)")
+    serve.add_argument("--flush-seconds", type=float, default=5.0, metavar="S",
+                       help="... or when the oldest buffered row is S seconds old (default 5)")
+    serve.add_argument("--sample-rate", type=_rate, metavar="R",
+                       help="share of requests logged (default: the service's logging_config.sample_rate, else 1)")
+    logged = feast_commands.add_parser(
+        "compare-logged", help="compare served-feature logs with the point-in-time correct offline values",
+        description="Recompute, with Feast's get_historical_features, the offline values of exactly the logged "
+        "(entity, log timestamp) rows of LOGS and compare them with what was served. "
+        "Exit 0: no skew; 1: skew found; 2: usage or input error.",
+    )
+    logged.add_argument("repo", help="the feature repository (the folder of feature_store.yaml)")
+    logged.add_argument("logs", nargs="+", help="served-feature log: parquet files or directories of them")
+    logged.add_argument("--feature-service", required=True, metavar="NAME", help="the feature service that was logged")
+    logged.add_argument("--json", metavar="PATH", help="write the JSON report here")
+    logged.add_argument("--html", metavar="PATH", help="write the HTML report here")
+    logged.add_argument("--quiet", action="store_true", help="print nothing; use the exit code")
+
+    trend = commands.add_parser(
+        "trend", help="skew over time: one row per report (e.g. one per day of logs)",
+        description="Read the JSON reports of repeated runs, in the order given, and show each feature's verdict, "
+        "mismatch rate and drift statistic per run, as a table and (--html) a plot. "
+        "Exit 0: the last run passed; 1: it found skew; 2: usage or input error.",
+    )
+    trend.add_argument("reports", nargs="+", help="JSON reports written by compare or compare-logged --json")
+    trend.add_argument("--html", metavar="PATH", help="write the table and plots here")
     return parser
 
 
@@ -111,6 +154,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _pit(args)
         if args.command == "profile":
             return _profile(args)
+        if args.command == "feast":
+            return _feast(args)
+        if args.command == "trend":
+            return _trend(args)
         return _demo(args)
     except SkewcheckInputError as exc:
         print(f"skewcheck: error: {exc.worded(_flag)}", file=sys.stderr)
@@ -179,6 +226,37 @@ def _profile(args: argparse.Namespace) -> int:
     if args.out != "-":
         print(f"profile of {result.source}: {result.rows:,} rows, {len(result.features)} features -> {args.out}")
     return EXIT_OK
+
+
+def _feast(args: argparse.Namespace) -> int:
+    try:
+        from . import feast as adapter
+    except ImportError as exc:
+        raise SkewcheckInputError(f"skewcheck feast needs Feast ({exc}): pip install 'skewcheck[feast]'") from None
+    reports = {"--json": getattr(args, "json", None), "--html": getattr(args, "html", None)}
+    check_report_paths(reports, getattr(args, "logs", []))
+    if args.feast_command == "serve":
+        adapter.serve(args.repo, host=args.host, port=args.port, log_dir=args.log_dir, flush_rows=args.flush_rows,
+                      flush_seconds=args.flush_seconds, sample_rate=args.sample_rate)
+        return EXIT_OK
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkewcheckWarning)
+        report = adapter.compare_logged(adapter.open_store(args.repo), args.logs, feature_service=args.feature_service)
+    _write_reports(report, reports)
+    if not (args.quiet or _to_stdout(reports)):
+        _print_report(report)
+    return EXIT_OK if report.passed else EXIT_SKEW
+
+
+def _trend(args: argparse.Namespace) -> int:
+    from ._trend import read_trend
+
+    check_report_paths({"--html": args.html}, args.reports)
+    trend = read_trend(args.reports)
+    if args.html:
+        _write(args.html, trend.to_html)
+    _print(trend.renderable())
+    return EXIT_OK if trend.last_passed else EXIT_SKEW
 
 
 def _write_reports(report, reports: dict[str, str | None]) -> None:

@@ -4,7 +4,9 @@ Optional (``pip install "skewcheck[feast]"``); the core of skewcheck never impor
 
 - `compare_store`: the online store against the offline store as of one moment, per entity.
 - `compare_logged`: a log of served feature values against the point-in-time correct offline
-  values that ``get_historical_features`` recomputes for exactly the logged rows.
+  values that ``get_historical_features`` recomputes for exactly the logged rows. The log can be
+  the one `serve` writes (Feast's logged-features format) or any table of keys, time and values.
+- `serve`: Feast's own HTTP feature server, logging every response it sends (`ServedFeatureLog`).
 
 Both return the `SkewReport` of `skewcheck.compare`, called offline first, keyed on the join keys
 of the feature views. Features are named as Feast references (``"user_stats:purchases_7d"``) or
@@ -14,8 +16,10 @@ Timestamps are compared in UTC: a time-zone-naive timestamp is read as UTC, as F
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -26,7 +30,11 @@ from ._compare import compare
 from ._errors import SkewcheckInputError
 from ._io import load
 from ._report import SkewReport
+from ._serve import serve
+from ._serve_log import LOG_TIMESTAMP, ServedFeatureLog, read_log
 from ._settings import check_feast
+
+__all__ = ["ServedFeatureLog", "compare_logged", "compare_store", "open_store", "read_log", "serve"]
 
 # The column name Feast's offline stores look for in an entity dataframe.
 FEAST_TIMESTAMP = "event_timestamp"
@@ -138,11 +146,19 @@ def compare_store(
     return compare(offline, online, keys=keys, features=[f.name for f in wanted], **compare_options)
 
 
+def open_store(repo: str | Path) -> FeatureStore:
+    """The Feast store of a feature repository, or a `SkewcheckInputError` naming the folder."""
+    if not (Path(repo) / "feature_store.yaml").is_file():
+        raise SkewcheckInputError(f"{repo}: not a Feast feature repository (no feature_store.yaml in it)")
+    return FeatureStore(repo_path=str(repo))
+
+
 def compare_logged(
     store: FeatureStore,
     serving_log: Any,
-    features: str | Sequence[str],
+    features: str | Sequence[str] | None = None,
     *,
+    feature_service: str | None = None,
     timestamp: str = FEAST_TIMESTAMP,
     **compare_options: Any,
 ) -> SkewReport:
@@ -152,7 +168,8 @@ def compare_logged(
     model received), ``get_historical_features`` recomputes what the offline store says the
     features were at that moment: the values a model is trained on. Any difference is
     training/serving skew. Offline and logged values are compared with `skewcheck.compare`,
-    offline first, keyed on the join keys and the timestamp.
+    offline first, keyed on the join keys and the timestamp. On-demand features are recomputed
+    from the request fields the log holds (e.g. the request time).
 
     A request whose features were all older than the feature view's ``ttl`` is null offline;
     if the log holds a value for it, it counts in ``values.null_offline_only``.
@@ -161,13 +178,17 @@ def compare_logged(
     ----------
     store : feast.FeatureStore
         The store whose offline store holds the features' history.
-    serving_log : polars or pandas frame, or path (parquet, CSV, NDJSON)
-        One row per served request: the join key columns, the `timestamp` column and one
-        column per feature, named by its plain feature name.
-    features : str or list of str
+    serving_log : frame, path, directory or list of paths
+        Either a log in Feast's logged-features format, as `serve` writes it (files or
+        directories of parquet files; columns ``<view>__<feature>`` and ``__log_timestamp``, which
+        is then the timestamp), or one row per served request with the join keys, the
+        `timestamp` column and one column per feature named by its plain feature name.
+    features : str or list of str, optional
         Feature references ``"view:feature"``, or plain feature names as logged.
+    feature_service : str, optional
+        Compare every feature of this feature service (instead of `features`).
     timestamp : str
-        The column of the log that holds the moment of each request.
+        The column of a plain log that holds the moment of each request.
     **compare_options
         Passed to `skewcheck.compare` (``abs_tol``, ``rel_tol``, ``tests``, ...).
 
@@ -183,22 +204,50 @@ def compare_logged(
 
     Examples
     --------
-    >>> report = compare_logged(store, "serving_log.parquet",  # doctest: +SKIP
-    ...                         ["purchases_7d", "user_stats:avg_amount_30d"])
+    >>> report = compare_logged(store, "logs/user_service", feature_service="user_service")  # doctest: +SKIP
     >>> report.passed  # doctest: +SKIP
     """
     check_feast(features=features, timestamp=timestamp, compare_options=compare_options)
-    wanted = _resolve(store, features)
+    wanted = _resolve(store, _service_features(store, feature_service) if feature_service else features)
     keys = _join_keys(store, wanted)
+    fields = _request_fields(store, wanted)
     names = [f.name for f in wanted]
-    served = _read_rows(serving_log, "serving log", [*keys, timestamp, *names], timestamp)
-    served = served.select(*keys, timestamp, *names)
-    offline = _offline_values(
-        store, served.select(*keys, timestamp).unique(maintain_order=True), wanted, keys, timestamp
+    log, label = _log_frame(serving_log), "serving log"
+    if LOG_TIMESTAMP in log.columns:  # Feast's logged-features format
+        timestamp, label = LOG_TIMESTAMP, "served-feature log"
+        log = log.rename({f"{f.view}__{f.name}": f.name for f in wanted if f"{f.view}__{f.name}" in log.columns})
+    served = _read_rows(log, label, [*keys, timestamp, *fields, *names], timestamp)
+    requests = served.select(*keys, timestamp, *fields).unique(subset=[*keys, timestamp], maintain_order=True)
+    offline = _offline_values(store, requests, wanted, keys, timestamp).drop(fields)
+    report = compare(
+        offline, served.select(*keys, timestamp, *names), keys=keys, timestamp=timestamp, features=names,
+        **compare_options,
     )
-    return compare(
-        offline, served, keys=keys, timestamp=timestamp, features=names, **compare_options
-    )
+    if isinstance(serving_log, (str, Path, list, tuple)):
+        source = ", ".join(map(str, serving_log if isinstance(serving_log, (list, tuple)) else [serving_log]))
+    else:
+        source = f"{len(served):,} rows"
+    return dataclasses.replace(report, offline_label="Feast offline store", online_label=f"{label} {source}")
+
+
+def _log_frame(serving_log: Any) -> pl.DataFrame:
+    """A directory or list of log files read as one frame; a file or frame loaded as it is."""
+    if isinstance(serving_log, (list, tuple)) or (
+        isinstance(serving_log, (str, Path)) and Path(serving_log).is_dir()
+    ):
+        return read_log(serving_log)
+    return load(serving_log, role="serving log").frame.collect()
+
+
+def _service_features(store: FeatureStore, name: str) -> list[str]:
+    from feast.errors import FeatureServiceNotFoundException
+
+    try:
+        service = store.get_feature_service(name)
+    except FeatureServiceNotFoundException:
+        known = ", ".join(s.name for s in store.list_feature_services()) or "none"
+        raise SkewcheckInputError(f"unknown feature service {name!r} (feature services: {known})") from None
+    return [f"{p.name}:{f.name}" for p in service.feature_view_projections for f in p.features]
 
 
 def _resolve(store: FeatureStore, features: str | Sequence[str]) -> list[_Feature]:
@@ -208,7 +257,7 @@ def _resolve(store: FeatureStore, features: str | Sequence[str]) -> list[_Featur
         raise SkewcheckInputError(
             "the feature list is empty; pass references such as 'view:feature'"
         )
-    views = {view.name: view for view in store.list_feature_views()}
+    views = {view.name: view for view in [*store.list_feature_views(), *store.list_on_demand_feature_views()]}
     known = [
         _Feature(name, field.name, field.dtype)
         for name, view in views.items()
@@ -242,13 +291,38 @@ def _resolve(store: FeatureStore, features: str | Sequence[str]) -> list[_Featur
 
 
 def _join_keys(store: FeatureStore, features: list[_Feature]) -> list[str]:
-    """The entity join keys of the features' views, in order of first appearance."""
+    """The entity join keys of the features' views (for an on-demand view: of its sources)."""
     keys: dict[str, None] = {}
     for view_name in dict.fromkeys(f.view for f in features):
-        view = store.get_feature_view(view_name)
-        for column in view.entity_columns:
-            keys[view.projection.join_key_map.get(column.name, column.name)] = None
+        for view, projection in _batch_views(store, view_name):
+            for column in view.entity_columns:
+                if column.name != "__dummy_id":
+                    keys[projection.join_key_map.get(column.name, column.name)] = None
     return list(keys)
+
+
+def _batch_views(store: FeatureStore, view_name: str) -> list[tuple[Any, Any]]:
+    """(feature view, projection) pairs behind a view name: itself, or an on-demand view's sources."""
+    from feast.errors import FeatureViewNotFoundException
+
+    try:
+        view = store.get_feature_view(view_name)
+        return [(view, view.projection)]
+    except FeatureViewNotFoundException:
+        odfv = store.get_on_demand_feature_view(view_name)
+        return [
+            (store.get_feature_view(p.name), p) for p in odfv.source_feature_view_projections.values()
+        ]
+
+
+def _request_fields(store: FeatureStore, features: list[_Feature]) -> list[str]:
+    """Request-source fields the on-demand views among the features compute from."""
+    odfvs = {v.name: v for v in store.list_on_demand_feature_views()}
+    fields: dict[str, None] = {}
+    for view_name in dict.fromkeys(f.view for f in features):
+        for source in getattr(odfvs.get(view_name), "source_request_sources", {}).values():
+            fields.update(dict.fromkeys(field.name for field in source.schema))
+    return list(fields)
 
 
 def _read_rows(data: Any, label: str, required: list[str], timestamp: str) -> pl.DataFrame:
