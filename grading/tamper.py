@@ -26,6 +26,7 @@ Flagged, anywhere in a student's cell:
 from __future__ import annotations
 
 import ast
+import copy
 import re
 import sys
 from importlib.machinery import PathFinder
@@ -61,6 +62,9 @@ def findings(submitted: NotebookNode, source: NotebookNode) -> list[str]:
         if cell.cell_type == "code" and not _nbgrader(cell).get("solution")
     }  # fmt: skip
     protected = protected_names(source)
+    imports = import_bindings(
+        cell for cell in source.cells if cell.cell_type == "code" and not _nbgrader(cell).get("solution")
+    )
     found = []
     for number, cell in enumerate(submitted.cells, start=1):
         if cell.cell_type != "code" or cell.source in instructor_code:
@@ -72,7 +76,8 @@ def findings(submitted: NotebookNode, source: NotebookNode) -> list[str]:
         except (SyntaxError, ValueError):
             continue  # it will fail when run, like any broken cell
         name = _grade_id(cell) or f"cell {number}"
-        found += [f"{name}: {problem}" for problem in cell_findings(tree, protected)]
+        problems = cell_findings(tree, protected, imports)
+        found += [f"{name}: {problem}" for problem in problems]
     return found
 
 
@@ -141,8 +146,41 @@ def _global_declarations(scope: ast.AST) -> set[str]:
     }
 
 
-def cell_findings(tree: ast.AST, protected: set[str]) -> list[str]:
-    """The tampering constructs of one parsed cell."""
+def import_bindings(cells) -> dict[str, str]:
+    """{name: what it imports} for the imports of the given (instructor's) cells."""
+    bindings = {}
+    for cell in cells:
+        for node in ast.walk(_parse(cell.source)):
+            bindings.update(_imported(node))
+    return bindings
+
+
+def _imported(node: ast.AST) -> dict[str, str]:
+    if isinstance(node, ast.Import):
+        return {(a.asname or a.name).split(".")[0]: a.asname and a.name or a.name.split(".")[0]
+                for a in node.names}
+    if isinstance(node, ast.ImportFrom) and not node.level:
+        return {a.asname or a.name: f"{node.module}.{a.name}" for a in node.names}
+    return {}
+
+
+class _DropSameImports(ast.NodeTransformer):
+    """Removes the imports that bind a name exactly as the instructor's cells do."""
+
+    def __init__(self, imports: dict[str, str]) -> None:
+        self.imports = imports
+
+    def _drop(self, node):
+        same = {name for name, what in _imported(node).items() if self.imports.get(name) == what}
+        node.names = [a for a in node.names if (a.asname or a.name).split(".")[0] not in same]
+        return node if node.names else ast.Pass()
+
+    visit_Import = visit_ImportFrom = _drop
+
+
+def cell_findings(tree: ast.AST, protected: set[str], imports: dict[str, str]) -> list[str]:
+    """The tampering constructs of one parsed cell (``import numpy as np`` again is fine when the
+    instructor's cells import it so too)."""
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id in INTERPRETER_NAMES:
@@ -161,7 +199,8 @@ def cell_findings(tree: ast.AST, protected: set[str]) -> list[str]:
                 found.append("uses getattr with a computed or dunder name")
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             found += _import_findings(node)
-    for name in sorted(module_bindings(tree) & protected):
+    rebound = module_bindings(_DropSameImports(imports).visit(copy.deepcopy(tree)))
+    for name in sorted(rebound & protected):
         found.append(f"rebinds {name}, which the tests read")
     for name in sorted(_global_declarations(tree) & protected):
         found.append(f"declares {name} global, which the tests read")
