@@ -63,6 +63,10 @@ SOLUTIONS = ROOT / "solutions"
 DEFAULT_OUT = ROOT / "grading" / "out" / "grades.csv"
 DEFAULT_DATA = ROOT / "data" / "generated"
 EXCEPTION_LINE = re.compile(r"^[\w.]*(Error|Exception): ")
+HIDDEN_FAILURE = (
+    "HiddenTestFailed: the visible tests of this cell pass, but its hidden tests failed. Hidden "
+    "tests compare your results exactly with a recomputation on the full data."
+)
 
 
 @dataclass
@@ -342,7 +346,7 @@ def grade_student(
         shown_notebook = visible.folder / "autograded" / student / exercise / notebook.name
         if autograded.is_file():
             if shown_notebook.is_file():
-                shutil.copy(shown_notebook, autograded)
+                nbformat.write(with_hidden_failures(shown_notebook, autograded), autograded)
             else:  # the notebook ran for scoring but not for feedback: show its cells, unrun
                 nbformat.write(without_outputs(autograded), autograded)
             outcome = api.generate_feedback(exercise, student, force=True)
@@ -378,6 +382,29 @@ def zero_scores(api: NbGraderAPI, student: str, exercise: str) -> None:
                 grade.auto_score = 0
                 grade.manual_score = None
         gradebook.db.commit()
+
+
+def with_hidden_failures(shown: Path, scored: Path) -> nbformat.NotebookNode:
+    """The feedback run's notebook, with a fixed notice on each test cell that passed there but
+    failed in the scoring run (so a hidden test failed). Nothing of the scoring run is copied."""
+    notebook = nbformat.read(shown, as_version=4)
+    failed = {
+        cell.metadata["nbgrader"]["grade_id"]
+        for cell in nbformat.read(scored, as_version=4).cells
+        if cell.metadata.get("nbgrader", {}).get("grade") and _has_error(cell)
+    }
+    for cell in notebook.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") in failed and not _has_error(cell):
+            cell.outputs.append(
+                nbformat.v4.new_output(
+                    "error", ename="HiddenTestFailed", evalue="", traceback=[HIDDEN_FAILURE]
+                )
+            )
+    return notebook
+
+
+def _has_error(cell: nbformat.NotebookNode) -> bool:
+    return any(output.output_type == "error" for output in cell.get("outputs", []))
 
 
 def without_outputs(path: Path) -> nbformat.NotebookNode:

@@ -41,6 +41,7 @@ SOLVED = solution_code(PATTERNS)
 # might hold hidden tests, and its own In history (run in the last cell, after every test).
 READ_EVERYTHING = r"""
 import base64, glob, os
+print("history", base64.b64encode("\n".join(In).encode()).decode())
 targets = ["../../../solutions", "../../../../gradebook.db", ROOT_FOLDER + "/solutions",
            ROOT_FOLDER + "/grading", "/tmp", os.path.expanduser("~")]
 found = []
@@ -53,7 +54,6 @@ for target in targets:
                 pass
 for path, data in found:
     print(path, base64.b64encode(data).decode(), data.hex(), data.decode("utf-8", "replace").replace(" ", "\u00a0"))
-print("history", base64.b64encode("\n".join(In).encode()).decode())
 """
 
 # Writes into every folder it can reach outside its copy, and leaves processes behind: twenty
