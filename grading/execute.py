@@ -96,8 +96,12 @@ class GuardedExecute(Execute):
                 self.execute_cell(deepcopy(earlier), number, store_history=True)
             except (DeadKernelError, CellTimeoutError):
                 earlier.outputs.append(
-                    NotebookNode(output_type="error", ename="KernelDied", evalue=KERNEL_DIED,
-                                 traceback=[KERNEL_DIED])
+                    NotebookNode(
+                        output_type="error",
+                        ename="KernelDied",
+                        evalue=KERNEL_DIED,
+                        traceback=[KERNEL_DIED],
+                    )
                 )
                 self._restart_and_replay(index)
                 return
@@ -119,8 +123,9 @@ class GuardedExecute(Execute):
             elif out.output_type == "stream":
                 out.text = out.text[:keep] + notice
             else:
-                outs[outs.index(out)] = NotebookNode(output_type="stream", name="stdout",
-                                                     text=notice)
+                outs[outs.index(out)] = NotebookNode(
+                    output_type="stream", name="stdout", text=notice
+                )
             size = self.max_output_bytes - used
         self._output_size[cell_index] = used + size
         return out

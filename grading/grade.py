@@ -174,9 +174,7 @@ def grade_in_copy(
         warnings.filterwarnings("ignore", "Object of type <Submitted", SAWarning)
         try:
             config = course_config(timeout, sandbox)
-            return grade_student(
-                course, visible, student, notebooks, feedback / student, config
-            )
+            return grade_student(course, visible, student, notebooks, feedback / student, config)
         except Exception as error:  # noqa: BLE001 (a failure never stops the others)
             traceback.print_exc()
             return ungraded(student, notebooks, max_scores, error)

@@ -2,7 +2,8 @@
 
 ``SandboxedKernelManager`` is the kernel manager the grading executor uses
 (grading/execute.py). It starts ``python -m ipykernel_launcher`` inside ``bwrap`` (Debian's
-bubblewrap) with resource limits (``prlimit``), so that the kernel sees:
+bubblewrap) with resource limits (``prlimit``; processes and threads in a ``pids`` cgroup of its
+own when the grader may create one), so that the kernel sees:
 
 - its own working copy (the folder nbgrader runs it in), read-write, with the notebooks in it
   masked (the scoring notebook there holds the hidden tests);
@@ -17,6 +18,7 @@ no network is needed. ``sandbox_problem()`` says why no sandbox can start, or re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -32,6 +34,7 @@ from traitlets import Integer, Unicode, default
 
 SANDBOX_UID = 65534  # "nobody" inside the sandbox's user namespace
 GIB = 1024**3
+PIDS_HIERARCHIES = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))
 BASE_DIRECTORIES = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64")
 
 
@@ -101,6 +104,27 @@ def limits_command(*, memory: int, processes: int, cpu_seconds: int, file_bytes:
     ]
 
 
+def pids_cgroup(name: str, processes: int) -> Path | None:
+    """A new cgroup capping the number of processes at ``processes`` (cgroup v1 ``pids`` or v2),
+    when this user may create one (root, usually); else None and RLIMIT_NPROC is the cap."""
+    for hierarchy in PIDS_HIERARCHIES:
+        controllers = hierarchy / "cgroup.subtree_control"
+        if hierarchy.name != "pids" and not (
+            controllers.is_file() and "pids" in controllers.read_text().split()
+        ):
+            continue
+        group = hierarchy / name
+        try:
+            group.mkdir()
+            (group / "pids.max").write_text(str(processes))
+        except OSError:
+            with contextlib.suppress(OSError):
+                group.rmdir()
+            continue
+        return group
+    return None
+
+
 def sandbox_problem() -> str | None:
     """Why a sandboxed kernel cannot start here (None: it can). Runs one real, empty sandbox."""
     for tool, package in (("bwrap", "bubblewrap"), ("prlimit", "util-linux")):
@@ -129,9 +153,9 @@ class SandboxedKernelManager(AsyncKernelManager):
     """An ipykernel started inside bubblewrap, with limits, over ipc sockets."""
 
     memory_bytes = Integer(4 * GIB, help="Address space per kernel process.").tag(config=True)
-    processes = Integer(256, help="Processes of the sandbox user (not enforced for root).").tag(
-        config=True
-    )
+    processes = Integer(
+        512, help="Processes and threads per kernel (a pids cgroup, else RLIMIT_NPROC)."
+    ).tag(config=True)
     cpu_seconds = Integer(900, help="CPU time per kernel process.").tag(config=True)
     file_bytes = Integer(GIB, help="Largest file a kernel may write.").tag(config=True)
     tmp_bytes = Integer(GIB // 2, help="Size of the kernel's private /tmp.").tag(config=True)
@@ -141,6 +165,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         super().__init__(**kwargs)
         self.private = tempfile.mkdtemp(prefix="skewcheck-kernel-")
         self.connection_file = os.path.join(self.private, "kernel.json")
+        self.cgroup: Path | None = None
 
     @default("data_dir")
     def _default_data_dir(self) -> str:
@@ -174,6 +199,10 @@ class SandboxedKernelManager(AsyncKernelManager):
             cpu_seconds=self.cpu_seconds,
             file_bytes=self.file_bytes,
         )
+        self.cgroup = self.cgroup or pids_cgroup(Path(self.private).name, self.processes)
+        if self.cgroup:  # join the cgroup, then become the sandbox (exec keeps the process)
+            join = 'echo $$ > "$0/cgroup.procs" && exec "$@"'
+            limits = ["sh", "-c", join, str(self.cgroup), *limits]
         return limits + bwrap_command(
             command,
             workdir=workdir,
@@ -193,5 +222,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         await super()._async_cleanup_resources(restart=restart)
         if not restart:
             shutil.rmtree(self.private, ignore_errors=True)
+            if self.cgroup:
+                with contextlib.suppress(OSError):  # still busy only if a process escaped
+                    self.cgroup.rmdir()
 
     cleanup_resources = _async_cleanup_resources

@@ -63,7 +63,9 @@ def findings(submitted: NotebookNode, source: NotebookNode) -> list[str]:
     }  # fmt: skip
     protected = protected_names(source)
     imports = import_bindings(
-        cell for cell in source.cells if cell.cell_type == "code" and not _nbgrader(cell).get("solution")
+        cell
+        for cell in source.cells
+        if cell.cell_type == "code" and not _nbgrader(cell).get("solution")
     )
     found = []
     for number, cell in enumerate(submitted.cells, start=1):
@@ -130,9 +132,7 @@ def _collect_bindings(node: ast.AST, names: set[str]) -> None:
         elif isinstance(child, ast.ExceptHandler) and child.name:
             names.add(child.name)
         if isinstance(child, COMPREHENSIONS):
-            names.update(
-                n.target.id for n in ast.walk(child) if isinstance(n, ast.NamedExpr)
-            )
+            names.update(n.target.id for n in ast.walk(child) if isinstance(n, ast.NamedExpr))
             continue
         _collect_bindings(child, names)
 
@@ -157,8 +157,10 @@ def import_bindings(cells) -> dict[str, str]:
 
 def _imported(node: ast.AST) -> dict[str, str]:
     if isinstance(node, ast.Import):
-        return {(a.asname or a.name).split(".")[0]: a.asname and a.name or a.name.split(".")[0]
-                for a in node.names}
+        return {
+            (a.asname or a.name).split(".")[0]: a.asname and a.name or a.name.split(".")[0]
+            for a in node.names
+        }
     if isinstance(node, ast.ImportFrom) and not node.level:
         return {a.asname or a.name: f"{node.module}.{a.name}" for a in node.names}
     return {}

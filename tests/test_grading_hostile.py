@@ -22,11 +22,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from test_grading import PATTERNS, SOLUTIONS, points_of, solution_code, submit, tree_digest
 
 from grading import grade
 from grading.feedback import hidden_lines
 from grading.sandbox import sandbox_problem
-from test_grading import PATTERNS, SOLUTIONS, points_of, read, solution_code, submit, tree_digest
 
 pytestmark = pytest.mark.skipif(
     sandbox_problem() is not None, reason=f"no sandbox here: {sandbox_problem()}"
@@ -116,7 +116,9 @@ def run_grading(submissions: Path, out: Path) -> dict:
     with contextlib.redirect_stdout(console):
         status = grade.main([*arguments, "--timeout", str(CELL_TIMEOUT)])
     with (out / "grades.csv").open(newline="") as file:
-        rows = {row["student_id"]: row for row in csv.DictReader(file) if row["assignment"] == PATTERNS}
+        rows = {
+            row["student_id"]: row for row in csv.DictReader(file) if row["assignment"] == PATTERNS
+        }
     return {"status": status, "rows": rows, "console": console.getvalue()}
 
 
@@ -126,7 +128,9 @@ def instructor_tree() -> str:
     digest = []
     for path in sorted(ROOT.rglob("*")):
         if path.is_file() and not skip & set(path.relative_to(ROOT).parts):
-            digest.append(f"{path.relative_to(ROOT)}:{hashlib.sha256(path.read_bytes()).hexdigest()}")
+            digest.append(
+                f"{path.relative_to(ROOT)}:{hashlib.sha256(path.read_bytes()).hexdigest()}"
+            )
     return "\n".join(digest)
 
 
@@ -147,20 +151,35 @@ def marked_processes() -> list[str]:
 def hostile(tmp_path_factory):
     submissions = tmp_path_factory.mktemp("submissions")
     out = tmp_path_factory.mktemp("out")
-    places = {"SUBMISSIONS_FOLDER": repr(str(submissions)), "OUT_FOLDER": repr(str(out)),
-              "ROOT_FOLDER": repr(str(ROOT))}
+    places = {
+        "SUBMISSIONS_FOLDER": repr(str(submissions)),
+        "OUT_FOLDER": repr(str(out)),
+        "ROOT_FOLDER": repr(str(ROOT)),
+    }
     submit(submissions, "honest", PATTERNS, code=SOLVED)
     submit(submissions, "blank", PATTERNS)
-    submit(submissions, "warner", PATTERNS, code={**SOLVED, "time-of-day": WARN.format(
-        solution=SOLVED["time-of-day"])})
+    submit(
+        submissions,
+        "warner",
+        PATTERNS,
+        code={**SOLVED, "time-of-day": WARN.format(solution=SOLVED["time-of-day"])},
+    )
     submit(submissions, "reader", PATTERNS)
     with_cells(notebook_of(submissions, "reader"), at_end=[_fill(READ_EVERYTHING, places)])
-    submit(submissions, "vandal", PATTERNS, code={
-        **SOLVED, "time-of-day": SOLVED["time-of-day"] + "\n" + _fill(VANDALISE, places)})
+    submit(
+        submissions,
+        "vandal",
+        PATTERNS,
+        code={**SOLVED, "time-of-day": SOLVED["time-of-day"] + "\n" + _fill(VANDALISE, places)},
+    )
     submit(submissions, "rigger", PATTERNS)
     with_cells(notebook_of(submissions, "rigger"), after_setup=[RIG])
-    submit(submissions, "hog", PATTERNS, code={
-        **SOLVED, "rolling-count": SOLVED["rolling-count"] + '\nprint("x" * 100_000_000)'})
+    submit(
+        submissions,
+        "hog",
+        PATTERNS,
+        code={**SOLVED, "rolling-count": SOLVED["rolling-count"] + '\nprint("x" * 100_000_000)'},
+    )
     with_cells(notebook_of(submissions, "hog"), after_setup=HOG_CELLS)
 
     alone_submissions = tmp_path_factory.mktemp("alone")
@@ -254,7 +273,9 @@ def decoded_views(text: str) -> list[str]:
     views = [text]
     for token in re.findall(r"[A-Za-z0-9+/=]{16,}", text):
         with contextlib.suppress(binascii.Error, ValueError):
-            views.append(base64.b64decode(token + "=" * (-len(token) % 4)).decode("utf-8", "replace"))
+            views.append(
+                base64.b64decode(token + "=" * (-len(token) % 4)).decode("utf-8", "replace")
+            )
         with contextlib.suppress(ValueError):
             views.append(bytes.fromhex(token).decode("utf-8", "replace"))
     return [normalise(view) for view in views]
