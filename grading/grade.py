@@ -9,16 +9,18 @@ the course, never on the repository:
 
 1. a course: ``solutions/`` and the course data copied into a temporary folder, then
    ``generate_assignment`` for every exercise (registers them in a fresh gradebook);
-2. per student, a copy of that course of their own (own gradebook, own data, no other student in
-   it): ``autograde`` for each exercise submitted, the student's code running in a kernel whose
-   working folder is inside the copy, with a time limit per cell; then ``generate_feedback``
-   (hidden tests scrubbed, see grading/feedback.py) and the CSV export;
-3. the students' grades merged into one CSV (nbgrader's export columns), the feedback HTML copied
-   to ``FEEDBACK/<student>/<exercise>/<exercise>.html``.
+2. per student, two copies of that course of their own (own gradebook, own data, no other student
+   in them), and per exercise submitted two ``autograde`` runs, each kernel in a bubblewrap
+   sandbox (grading/sandbox.py, grading/execute.py): one with the hidden tests, for the scores
+   only; one with the hidden tests removed, for the feedback. A submission that tampers with the
+   tests (grading/tamper.py) scores 0. Then ``generate_feedback`` (the second run's notebook with
+   the first run's scores, scrubbed again by grading/feedback.py) and the CSV export;
+3. the students' grades merged into one CSV (nbgrader's export columns and ``tampered``), the
+   feedback HTML copied to ``FEEDBACK/<student>/<exercise>/<exercise>.html``.
 
-A submission that raises, loops or deletes files gets the points of the tests that pass, and the
-next student is graded whatever happens. Submissions run as your user: the copies protect the
-course from accidents and relative paths, not from a determined attacker (see grading/README.md).
+A submission that raises, loops, exits or kills its kernel gets the points of the tests that
+pass, and the next student is graded whatever happens. Without a sandbox grading refuses unless
+``--unsafe`` (grading/README.md says what each defends).
 """
 
 from __future__ import annotations
