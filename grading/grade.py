@@ -1,6 +1,7 @@
 """Grade a folder of submissions with nbgrader, in one command.
 
 Usage: python -m grading.grade SUBMISSIONS [--out CSV] [--feedback DIR] [--timeout S] [--jobs N]
+                                           [--unsafe]
 
 SUBMISSIONS holds ``<student>/<exercise>/<exercise>.ipynb``. This runs the nbgrader sequence of
 grading/README.md with the settings of nbgrader_config.py, through nbgrader's Python API (nbgrader

@@ -218,6 +218,15 @@ class SandboxedKernelManager(AsyncKernelManager):
         kw.update(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         await super()._async_launch_kernel(kernel_cmd, **kw)
 
+    async def _async_interrupt_kernel(self) -> None:
+        # SIGINT to the process group (Jupyter's "signal" mode) would also reach bubblewrap and
+        # end the sandbox: ask the kernel to interrupt itself ("message" mode). A kernel that
+        # ignores it runs into the time limit (grading/execute.py restarts it).
+        self._connect_control_socket()
+        self.session.send(self._control_socket, self.session.msg("interrupt_request", content={}))
+
+    interrupt_kernel = _async_interrupt_kernel
+
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
         if not restart:

@@ -221,6 +221,8 @@ def test_honest_students_score_as_when_graded_alone(hostile):
 
 def test_a_correct_answer_that_warns_gets_full_marks(hostile):
     assert score(hostile, "warner") == FULL
+    page = hostile["feedback"] / "warner" / PATTERNS / f"{PATTERNS}.html"
+    assert "this answer is correct but slow" in page.read_text()  # it did warn, in a test cell
 
 
 @pytest.mark.parametrize("student", ["reader", "rigger"])
