@@ -28,9 +28,8 @@ from grading import grade
 from grading.feedback import hidden_lines
 from grading.sandbox import sandbox_problem
 
-pytestmark = pytest.mark.skipif(
-    sandbox_problem() is not None, reason=f"no sandbox here: {sandbox_problem()}"
-)
+NO_SANDBOX = sandbox_problem()
+pytestmark = pytest.mark.skipif(NO_SANDBOX is not None, reason=f"no sandbox here: {NO_SANDBOX}")
 
 ROOT = Path(__file__).resolve().parents[1]
 CELL_TIMEOUT = 20  # seconds: what the student who ignores SIGINT costs, twice
