@@ -18,6 +18,7 @@ no network is needed. ``sandbox_problem()`` says why no sandbox can start, or re
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -34,6 +35,7 @@ from traitlets import Integer, Unicode, default
 
 SANDBOX_UID = 65534  # "nobody" inside the sandbox's user namespace
 GIB = 1024**3
+CGROUP_REMOVAL_TRIES = 50  # x 0.1 s
 PIDS_HIERARCHIES = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))
 BASE_DIRECTORIES = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64")
 
@@ -231,8 +233,16 @@ class SandboxedKernelManager(AsyncKernelManager):
         await super()._async_cleanup_resources(restart=restart)
         if not restart:
             shutil.rmtree(self.private, ignore_errors=True)
-            if self.cgroup:
-                with contextlib.suppress(OSError):  # still busy only if a process escaped
-                    self.cgroup.rmdir()
+            await self._remove_cgroup()
+
+    async def _remove_cgroup(self) -> None:
+        """Remove the kernel's cgroup once the sandbox's last processes have exited."""
+        for _ in range(CGROUP_REMOVAL_TRIES):
+            if not self.cgroup or not self.cgroup.exists():
+                return
+            with contextlib.suppress(OSError):  # busy while the sandbox's processes exit
+                self.cgroup.rmdir()
+                return
+            await asyncio.sleep(0.1)
 
     cleanup_resources = _async_cleanup_resources
