@@ -49,12 +49,14 @@ demo: $(STAMP)
 notebooks: $(STAMP) $(DATA)
 	$(WITH_REDIS) $(BIN)/python scripts/execute_notebooks.py notebooks/[0-9]*.ipynb
 
-bench: $(STAMP)
+bench: $(STAMP) $(DATA)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/serve_logging.py
+	$(BIN)/python benchmarks/grading_sandbox.py
 
 # Instructors (grading/README.md): make exercises - regenerate exercises/ from solutions/;
-# make grade SUBMISSIONS=dir [OUT=grades.csv] [JOBS=2] - autograde dir/<student>/<exercise>/<exercise>.ipynb.
+# make grade SUBMISSIONS=dir [OUT=grades.csv] [JOBS=2] - autograde dir/<student>/<exercise>/<exercise>.ipynb,
+# each kernel in a bubblewrap sandbox; it refuses when no sandbox can start, unless UNSAFE=1.
 OUT  ?= grading/out/grades.csv
 JOBS ?= 2
 .PHONY: exercises grade
@@ -64,7 +66,7 @@ exercises: $(STAMP)
 
 grade: $(STAMP) $(DATA)
 	$(if $(SUBMISSIONS),,$(error usage: make grade SUBMISSIONS=folder [OUT=grades.csv]))
-	$(BIN)/python -m grading.grade "$(SUBMISSIONS)" --out "$(OUT)" --jobs $(JOBS)
+	$(BIN)/python -m grading.grade "$(SUBMISSIONS)" --out "$(OUT)" --jobs $(JOBS) $(if $(filter 1,$(UNSAFE)),--unsafe)
 
 # Re-pin every package after a change to pyproject.toml (needs the package registry).
 constraints:

@@ -11,9 +11,17 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # so that `grading` (the feedback preprocessor) is importable
 
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import GetGrades
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import (
+    AssignLatePenalties,
+    CheckCellMetadata,
+    GetGrades,
+    IgnorePattern,
+    LimitOutput,
+    SaveAutoGrades,
+)
 
+from grading.execute import GuardedExecute
 from grading.feedback import ScrubHiddenTests
 
 CELL_TIMEOUT_SECONDS = 120
@@ -39,6 +47,18 @@ c.Execute.error_on_timeout = {
         )
     ],
 }
+# Autograding runs each kernel in a sandbox (grading/sandbox.py) through GuardedExecute: nbgrader's
+# Execute with capped outputs, a restart when a cell kills or deafens its kernel, and stderr that
+# costs no points (grading/execute.py). The other steps are nbgrader's defaults.
+c.Autograde.autograde_preprocessors = [
+    GuardedExecute,
+    IgnorePattern,
+    ClearMetadataPreprocessor,
+    LimitOutput,
+    SaveAutoGrades,
+    AssignLatePenalties,
+    CheckCellMetadata,
+]
 # A test cell deleted from a submission is put back (and fails) instead of being skipped.
 c.OverwriteCells.add_missing_cells = True
 

@@ -1,6 +1,7 @@
 """Grade a folder of submissions with nbgrader, in one command.
 
 Usage: python -m grading.grade SUBMISSIONS [--out CSV] [--feedback DIR] [--timeout S] [--jobs N]
+                                           [--unsafe]
 
 SUBMISSIONS holds ``<student>/<exercise>/<exercise>.ipynb``. This runs the nbgrader sequence of
 grading/README.md with the settings of nbgrader_config.py, through nbgrader's Python API (nbgrader
@@ -9,16 +10,18 @@ the course, never on the repository:
 
 1. a course: ``solutions/`` and the course data copied into a temporary folder, then
    ``generate_assignment`` for every exercise (registers them in a fresh gradebook);
-2. per student, a copy of that course of their own (own gradebook, own data, no other student in
-   it): ``autograde`` for each exercise submitted, the student's code running in a kernel whose
-   working folder is inside the copy, with a time limit per cell; then ``generate_feedback``
-   (hidden tests scrubbed, see grading/feedback.py) and the CSV export;
-3. the students' grades merged into one CSV (nbgrader's export columns), the feedback HTML copied
-   to ``FEEDBACK/<student>/<exercise>/<exercise>.html``.
+2. per student, two copies of that course of their own (own gradebook, own data, no other student
+   in them), and per exercise submitted two ``autograde`` runs, each kernel in a bubblewrap
+   sandbox (grading/sandbox.py, grading/execute.py): one with the hidden tests, for the scores
+   only; one with the hidden tests removed, for the feedback. A submission that tampers with the
+   tests (grading/tamper.py) scores 0. Then ``generate_feedback`` (the second run's notebook with
+   the first run's scores, scrubbed again by grading/feedback.py) and the CSV export;
+3. the students' grades merged into one CSV (nbgrader's export columns and ``tampered``), the
+   feedback HTML copied to ``FEEDBACK/<student>/<exercise>/<exercise>.html``.
 
-A submission that raises, loops or deletes files gets the points of the tests that pass, and the
-next student is graded whatever happens. Submissions run as your user: the copies protect the
-course from accidents and relative paths, not from a determined attacker (see grading/README.md).
+A submission that raises, loops, exits or kills its kernel gets the points of the tests that
+pass, and the next student is graded whatever happens. Without a sandbox grading refuses unless
+``--unsafe`` (grading/README.md says what each defends).
 """
 
 from __future__ import annotations
@@ -44,14 +47,29 @@ import nbformat
 from nbgrader.api import Gradebook
 from nbgrader.apps import NbGraderAPI
 from nbgrader.plugins.export import CsvExportPlugin
+from nbgrader.preprocessors import (
+    CheckCellMetadata,
+    ClearHiddenTests,
+    ClearOutput,
+    DeduplicateIds,
+    OverwriteCells,
+    OverwriteKernelspec,
+)
 from sqlalchemy.exc import SAWarning
 from traitlets.config import Config, PyFileConfigLoader
+
+from grading import tamper
+from grading.sandbox import sandbox_problem
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
 DEFAULT_OUT = ROOT / "grading" / "out" / "grades.csv"
 DEFAULT_DATA = ROOT / "data" / "generated"
 EXCEPTION_LINE = re.compile(r"^[\w.]*(Error|Exception): ")
+HIDDEN_FAILURE = (
+    "HiddenTestFailed: the visible tests of this cell pass, but its hidden tests failed. Hidden "
+    "tests compare your results exactly with a recomputation on the full data."
+)
 
 
 @dataclass
@@ -64,6 +82,7 @@ class Result:
     max_score: float = 0.0
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
+    tampered: list[str] = field(default_factory=list)
 
 
 class GradingError(Exception):
@@ -84,9 +103,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the course data folder")
     parser.add_argument("--jobs", type=int, default=1, help="students graded at once (default 1)")
+    parser.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="grade without a sandbox: the students' code runs as your user (grading/README.md)",
+    )
     args = parser.parse_args(argv)
     feedback = args.feedback or args.out.parent / "feedback"
     try:
+        if not args.unsafe and (problem := sandbox_problem()):
+            raise GradingError(
+                f"cannot sandbox the students' kernels: {problem}. Without a sandbox their code "
+                "runs as you and can read the hidden tests and change any of your files; to "
+                "grade anyway, pass UNSAFE=1 to make (--unsafe)"
+            )
         results = grade(
             args.submissions,
             args.out,
@@ -94,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             timeout=args.timeout,
             data=args.data,
             jobs=args.jobs,
+            sandbox=not args.unsafe,
         )
     except GradingError as error:
         print(f"grade: {error}", file=sys.stderr)
@@ -110,17 +141,19 @@ def grade(
     timeout: int | None = None,
     data: Path = DEFAULT_DATA,
     jobs: int = 1,
+    sandbox: bool = True,
 ) -> list[Result]:
     """Grade every submission; write the grades CSV and the feedback; return the results.
 
-    Each student is graded in a process of its own, ``jobs`` students at once.
+    Each student is graded in a process of its own, ``jobs`` students at once; with ``sandbox``
+    (the default) every kernel runs in bubblewrap (grading/sandbox.py).
     """
     found = find_submissions(submissions)
     if not (data / "manifest.json").is_file():
         raise GradingError(f"no course data in {data}: run `make data` first")
     with Course() as template:
         max_scores = make_course(template, data, course_config(timeout))
-        grade_one = partial(grade_in_copy, template, max_scores, feedback, timeout)
+        grade_one = partial(grade_in_copy, template, max_scores, feedback, timeout, sandbox)
         with ProcessPoolExecutor(max(1, jobs)) as pool:
             futures = [(pool.submit(grade_one, item), item) for item in found.items()]
             graded = [collect(future, item, max_scores) for future, item in futures]
@@ -133,17 +166,18 @@ def grade_in_copy(
     max_scores: dict[str, float],
     feedback: Path,
     timeout: int | None,
+    sandbox: bool,
     submission: tuple[str, dict[str, Path]],
 ) -> tuple[list[Result], list[dict]]:
-    """Grade one student in a fresh copy of the template course. Never raises."""
+    """Grade one student in two fresh copies of the template course (scores, feedback).
+    Never raises."""
     student, notebooks = submission
-    with warnings.catch_warnings(), template.clone() as course:
+    with warnings.catch_warnings(), template.clone() as course, template.clone() as visible:
         # nbgrader's own gradebook code trips this SQLAlchemy warning on every autograde.
         warnings.filterwarnings("ignore", "Object of type <Submitted", SAWarning)
         try:
-            return grade_student(
-                course, student, notebooks, feedback / student, course_config(timeout)
-            )
+            config = course_config(timeout, sandbox)
+            return grade_student(course, visible, student, notebooks, feedback / student, config)
         except Exception as error:  # noqa: BLE001 (a failure never stops the others)
             traceback.print_exc()
             return ungraded(student, notebooks, max_scores, error)
@@ -211,6 +245,7 @@ def ungraded(
             "late_submission_penalty": "0.0",
             "score": "0.0",
             "max_score": str(max_score),
+            "tampered": "",
         }
         for name, max_score in max_scores.items()
     ]
@@ -238,11 +273,27 @@ def find_submissions(submissions: Path) -> dict[str, dict[str, Path]]:
     return found
 
 
-def course_config(timeout: int | None) -> Config:
+def course_config(timeout: int | None, sandbox: bool = True) -> Config:
     """The settings of nbgrader_config.py, with an optional time limit per cell."""
     config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
     if timeout is not None:
         config.Execute.timeout = timeout
+    config.GuardedExecute.sandbox = sandbox
+    return config
+
+
+def visible_tests_config(config: Config) -> Config:
+    """The same settings, with the hidden tests removed from the test cells before they run."""
+    config = deepcopy(config)
+    config.Autograde.sanitize_preprocessors = [
+        ClearOutput,
+        DeduplicateIds,
+        OverwriteKernelspec,
+        OverwriteCells,
+        ClearHiddenTests,
+        CheckCellMetadata,
+    ]
+    config.ClearHiddenTests.enforce_metadata = False
     return config
 
 
@@ -265,20 +316,41 @@ def make_course(course: Course, data: Path, config: Config) -> dict[str, float]:
 
 
 def grade_student(
-    course: Course, student: str, notebooks: dict[str, Path], feedback: Path, config: Config
+    course: Course,
+    visible: Course,
+    student: str,
+    notebooks: dict[str, Path],
+    feedback: Path,
+    config: Config,
 ) -> tuple[list[Result], list[dict]]:
-    """Autograde one student's notebooks in their own course copy; feedback and grade rows.
+    """Autograde one student's notebooks; feedback and grade rows.
 
-    The student's kernels run with the copy's data folder (COURSE_DATA_DIR), never the caller's.
+    Two runs per notebook, each in a course copy of its own: the scores come from ``course``
+    (hidden tests included; its outputs are never shown), the feedback from ``visible`` (hidden
+    tests removed before the kernel starts), with the scores of the first run. A tampered
+    notebook scores 0. The kernels use the copy's data folder (COURSE_DATA_DIR).
     """
     api, folder = course.api(config), course.folder
+    visible_api = visible.api(visible_tests_config(config))
     results = []
-    with environment(COURSE_DATA_DIR=str(folder / "data" / "generated")):
-        for exercise, notebook in notebooks.items():
-            results.append(autograde(api, folder, student, exercise, notebook))
-    for result in results:
-        if (folder / "autograded" / student / result.exercise).is_dir():
-            outcome = api.generate_feedback(result.exercise, student, force=True)
+    for exercise, notebook in notebooks.items():
+        with environment(COURSE_DATA_DIR=str(folder / "data" / "generated")):
+            result = autograde(api, folder, student, exercise, notebook)
+        with environment(COURSE_DATA_DIR=str(visible.folder / "data" / "generated")):
+            shown = autograde(visible_api, visible.folder, student, exercise, notebook)
+        result.seconds += shown.seconds
+        result.tampered = tampering(notebook, folder / "solutions" / exercise)
+        if result.tampered:
+            zero_scores(api, student, exercise)
+        results.append(result)
+        autograded = folder / "autograded" / student / exercise / notebook.name
+        shown_notebook = visible.folder / "autograded" / student / exercise / notebook.name
+        if autograded.is_file():
+            if shown_notebook.is_file():
+                nbformat.write(with_hidden_failures(shown_notebook, autograded), autograded)
+            else:  # the notebook ran for scoring but not for feedback: show its cells, unrun
+                nbformat.write(without_outputs(autograded), autograded)
+            outcome = api.generate_feedback(exercise, student, force=True)
             if not outcome["success"]:
                 result.problems.append(f"no feedback: {failure(outcome)}")
     copy_feedback(folder / "feedback" / student, feedback)
@@ -287,7 +359,61 @@ def grade_student(
     for result in results:
         result.score = float(scores[result.exercise]["score"] or 0)
         result.max_score = float(scores[result.exercise]["max_score"] or 0)
+    tampered = {result.exercise: "; ".join(result.tampered) for result in results}
+    for row in rows:
+        row["tampered"] = tampered.get(row["assignment"], "")
     return results, rows
+
+
+def tampering(notebook: Path, source: Path) -> list[str]:
+    """What grading/tamper.py finds in a submitted notebook (nothing in an unreadable one)."""
+    try:
+        submitted = nbformat.read(notebook, as_version=4)
+    except Exception:  # noqa: BLE001 (not a notebook: autograde reports it)
+        return []
+    return tamper.findings(submitted, nbformat.read(source / notebook.name, as_version=4))
+
+
+def zero_scores(api: NbGraderAPI, student: str, exercise: str) -> None:
+    """Every automatic grade of a student's exercise set to 0 in the gradebook."""
+    with Gradebook(api.coursedir.db_url) as gradebook:
+        for notebook in gradebook.find_assignment(exercise).notebooks:
+            submission = gradebook.find_submission_notebook(notebook.name, exercise, student)
+            for grade in submission.grades:
+                grade.auto_score = 0
+                grade.manual_score = None
+        gradebook.db.commit()
+
+
+def with_hidden_failures(shown: Path, scored: Path) -> nbformat.NotebookNode:
+    """The feedback run's notebook, with a fixed notice on each test cell that passed there but
+    failed in the scoring run (so a hidden test failed). Nothing of the scoring run is copied."""
+    notebook = nbformat.read(shown, as_version=4)
+    failed = {
+        cell.metadata["nbgrader"]["grade_id"]
+        for cell in nbformat.read(scored, as_version=4).cells
+        if cell.metadata.get("nbgrader", {}).get("grade") and _has_error(cell)
+    }
+    for cell in notebook.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") in failed and not _has_error(cell):
+            cell.outputs.append(
+                nbformat.v4.new_output(
+                    "error", ename="HiddenTestFailed", evalue="", traceback=[HIDDEN_FAILURE]
+                )
+            )
+    return notebook
+
+
+def _has_error(cell: nbformat.NotebookNode) -> bool:
+    return any(output.output_type == "error" for output in cell.get("outputs", []))
+
+
+def without_outputs(path: Path) -> nbformat.NotebookNode:
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+    return notebook
 
 
 def autograde(
@@ -379,6 +505,8 @@ def print_summary(results: list[Result], out: Path, feedback: Path) -> None:
     """One line per graded notebook: score, time and the cells that failed."""
     for result in results:
         problems = "; ".join(result.problems) or "every cell ran"
+        if result.tampered:
+            problems = f"TAMPERED (scored 0): {'; '.join(result.tampered)}; {problems}"
         print(
             f"{result.student:<14} {result.exercise:<34} {result.score:g}/{result.max_score:g}"
             f"  {result.seconds:5.1f} s  {problems}"

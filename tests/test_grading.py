@@ -22,6 +22,7 @@ import pytest
 
 from grading import grade
 from grading.feedback import hidden_lines
+from grading.sandbox import sandbox_problem
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
@@ -148,6 +149,8 @@ def tree_digest(folder: Path) -> str:
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Run the one-command grading on the synthetic students; return its outputs."""
+    if problem := sandbox_problem():
+        pytest.skip(f"no sandbox here: {problem}")
     submissions = tmp_path_factory.mktemp("submissions")
     for name in NAMES:
         submit(submissions, "full", name, code=solution_code(name))
@@ -248,8 +251,8 @@ def test_no_feedback_shows_a_hidden_test(graded):
 
 def test_a_failed_hidden_test_shows_a_message_not_its_traceback(graded):
     text = feedback_text(graded, "partial", PATTERNS)
-    assert "AssertionError in a hidden test." in text
-    assert "Traceback" not in text.split("AssertionError in a hidden test.")[1][:500]
+    assert "HiddenTestFailed: the visible tests of this cell pass, but its hidden tests" in text
+    assert "Traceback" not in text.split("HiddenTestFailed")[1][:500]
 
 
 def test_a_visible_failure_keeps_its_message(graded):
@@ -267,9 +270,9 @@ def test_a_timeout_is_explained_and_later_cells_still_run(graded):
     assert "ran past the time limit" in text
 
 
-def test_deleting_files_only_hits_the_grading_copy(graded):
+def test_deleting_files_finds_nothing_of_the_course(graded):
     text = feedback_text(graded, "deleter", PATTERNS)
-    assert "removed ../../../solutions" in text and "removed ../../../submitted" in text
+    assert "removed ../" not in text, "the sandbox shows the kernel its own copy only"
     assert graded["solutions_untouched"]
     for student in ("edits_tests", "full", "loop", "partial"):  # graded after or beside it
         assert float(graded["rows"][(student, PATTERNS)]["score"]) == expected_score(
@@ -339,3 +342,12 @@ def test_scrub_blanks_any_output_that_prints_a_hidden_line():
     cells = scrub(graded_cell([]), solution)
     texts = [str(output) for output in cells[1].outputs]
     assert "42" not in texts[0] and "42" not in texts[1] and "harmless" in texts[2]
+
+
+def test_grading_refuses_without_a_sandbox_unless_unsafe(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(grade, "sandbox_problem", lambda: "`bwrap` is not installed")
+    (tmp_path / "someone").mkdir()
+    assert grade.main([str(tmp_path), "--out", str(tmp_path / "grades.csv")]) == 2
+    message = capsys.readouterr().err
+    assert "cannot sandbox the students' kernels: `bwrap` is not installed" in message
+    assert "UNSAFE=1" in message and not (tmp_path / "grades.csv").exists()
