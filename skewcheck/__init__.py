@@ -14,21 +14,60 @@ summarises training data once so later comparisons need not read it again.
 
 from ._compare import compare
 from ._errors import SkewcheckInputError, SkewcheckWarning
-from ._pit import PitReport, audit_point_in_time
-from ._profile import Profile, compare_profile, merge_profiles, profile
-from ._report import Cause, Diagnosis, FeatureResult, Reason, SkewReport, Verdict
+from ._model import (
+    Cause,
+    Diagnosis,
+    DomainGap,
+    Example,
+    FeatureResult,
+    Histogram,
+    NullRates,
+    PitExample,
+    PitReport,
+    Reason,
+    RecomputedFeature,
+    RowCounts,
+    SkewReport,
+    TestResult,
+    TimeCheck,
+    ValueResult,
+    Verdict,
+)
+from ._pit import audit_point_in_time
+from ._profile import (
+    FeatureProfile,
+    GridHistogram,
+    Profile,
+    QuantileSummary,
+    compare_profile,
+    merge_profiles,
+    profile,
+)
 from ._version import __version__
 
 __all__ = [
     "Cause",
     "Diagnosis",
+    "DomainGap",
+    "Example",
+    "FeatureProfile",
     "FeatureResult",
+    "GridHistogram",
+    "Histogram",
+    "NullRates",
+    "PitExample",
     "PitReport",
     "Profile",
+    "QuantileSummary",
     "Reason",
+    "RecomputedFeature",
+    "RowCounts",
     "SkewReport",
     "SkewcheckInputError",
     "SkewcheckWarning",
+    "TestResult",
+    "TimeCheck",
+    "ValueResult",
     "Verdict",
     "__version__",
     "audit_point_in_time",
@@ -37,3 +76,10 @@ __all__ = [
     "merge_profiles",
     "profile",
 ]
+
+# The public types are documented, pickled and shown as skewcheck.X, wherever they are defined.
+for _name in __all__:
+    _value = globals()[_name]
+    if isinstance(_value, type):
+        _value.__module__ = __name__
+del _name, _value

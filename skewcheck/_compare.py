@@ -6,11 +6,10 @@ used stays near the size of a handful of columns, whatever the width of the inpu
 
 from __future__ import annotations
 
-import os
 import sys
 import warnings
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -19,11 +18,22 @@ from typing import Any
 
 import polars as pl
 
-from ._align import OFFLINE_ROW, ONLINE_ROW, Alignment, align, check_zones, finer_unit
+from ._align import OFFLINE_ROW, ONLINE_ROW, Alignment, align
+from ._columns import (
+    abs_diff,
+    agree,
+    common_type,
+    dtype_name,
+    finite_values,
+    kind_of,
+    nan_rate,
+    null_rate,
+    same_kind,
+)
 from ._diagnose import diagnose_rows, diagnose_type, diagnose_values
 from ._errors import SkewcheckInputError, SkewcheckWarning
 from ._io import Source, load
-from ._report import (
+from ._model import (
     Cause,
     Diagnosis,
     DomainGap,
@@ -35,7 +45,7 @@ from ._report import (
     ValueResult,
     Verdict,
 )
-from ._run import worker_pool
+from ._run import WORKERS, column_chunks, read_columns, worker_pool
 from ._settings import (
     DEFAULT_ABS_TOL,
     DEFAULT_EXAMPLES,
@@ -46,14 +56,13 @@ from ._settings import (
     check_compare,
 )
 from ._stats import distribution_test, histogram
+from ._time import check_zones
 
 # Pairs kept for the scatter plot of the HTML report.
 SAMPLE_PAIRS = 200
 # Values per side behind the histogram of the HTML report (a plot needs no more).
 HISTOGRAM_SAMPLE = 1_000_000
-# Bytes of feature data read per step: bounds memory on wide, long inputs.
-CHUNK_BYTES = 64 * 1024 * 1024
-WORKERS = os.cpu_count() or 1
+# Values seen on one side only that a domain gap lists.
 DOMAIN_EXAMPLES = 5
 
 
@@ -177,20 +186,21 @@ def compare(
     settings = Settings(abs_tol, rel_tol, max_mismatch_rate, null_rate_tolerance, examples, tests, diagnose)
     off, on = load(offline, role="offline"), load(online, role="online")
     names = _feature_names(off, on, key_list, timestamp, features)
-    alignment = None
+    alignment, rows = None, None
     if key_list:
         alignment = align(off, on, keys=key_list, timestamp=timestamp, asof=asof, tolerance=checked.asof_tolerance)
-        if diagnose:
-            rows_diagnosis = diagnose_rows(alignment.offline_keys, alignment.online_keys, list(alignment.keys),
-                                           alignment.timestamp, alignment.counts.matched, alignment.user_names())
-            alignment = replace(alignment, counts=replace(alignment.counts, diagnosis=rows_diagnosis))
+        rows = alignment.counts
+        if diagnose:  # the counts with why few rows joined, when that can be told
+            rows = replace(rows, diagnosis=diagnose_rows(alignment.offline_keys, alignment.online_keys,
+                                                         list(alignment.keys), alignment.timestamp, rows.matched,
+                                                         alignment.user_names()))
 
     results: list[FeatureResult] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SkewcheckWarning)
         # Features are compared in threads (numpy and polars release the GIL), the next chunk
         # being read meanwhile; at most two chunks are compared at once, which bounds memory.
-        chunks = list(_chunks(names, max(off.rows, on.rows)))
+        chunks = list(column_chunks(names, max(off.rows, on.rows)))
         in_flight: deque[list[tuple[str, Future]]] = deque()
         with _progress(len(names), enabled=progress) as advance, worker_pool(WORKERS) as pool, worker_pool(1) as reader:
             next_read = reader.submit(_read_both, off, on, chunks[0])
@@ -224,7 +234,7 @@ def compare(
         features=tuple(results),
         keys=tuple(key_list),
         timestamp=timestamp,
-        rows=alignment.counts if alignment else None,
+        rows=rows,
         offline_label=off.label,
         online_label=on.label,
         settings={
@@ -269,28 +279,8 @@ def _feature_names(
     return names
 
 
-def _chunks(names: list[str], rows: int) -> Iterator[list[str]]:
-    """Features read together: within the memory budget, but enough to keep every core busy."""
-    per_chunk = max(WORKERS, CHUNK_BYTES // max(1, rows * 8 * 2))
-    for start in range(0, len(names), per_chunk):
-        yield names[start : start + per_chunk]
-
-
 def _read_both(off: Source, on: Source, names: list[str]) -> tuple[dict[str, pl.Series], dict[str, pl.Series]]:
-    return _read(off, names), _read(on, names)
-
-
-def _read(side: Source, names: list[str]) -> dict[str, pl.Series]:
-    present = [n for n in names if n in side.schema]
-    if not present:
-        return {}
-    try:
-        frame = side.frame.select(present).collect()
-    except pl.exceptions.PolarsError as exc:
-        raise SkewcheckInputError(
-            f"{side.label}: cannot read column(s) {', '.join(present)} ({str(exc).splitlines()[0]})"
-        ) from None
-    return {name: frame.get_column(name) for name in present}
+    return read_columns(off, names), read_columns(on, names)
 
 
 @contextmanager
@@ -310,42 +300,16 @@ def _progress(total: int, *, enabled: bool | None):
         yield lambda name: bar.update(task, advance=1, description=name)
 
 
-def kind_of(dtype: pl.DataType) -> str:
-    """numeric, categorical, temporal or other: decides the comparison and the test."""
-    if dtype.is_numeric():
-        return "numeric"
-    if dtype in (pl.String, pl.Boolean) or isinstance(dtype, (pl.Categorical, pl.Enum)):
-        return "categorical"
-    if dtype.is_temporal():
-        return "temporal"
-    return "other"
-
-
-def _same_kind(left: pl.DataType, right: pl.DataType) -> bool:
-    """Comparable as values: same kind, and for time, both instants, both durations or both times."""
-    if kind_of(left) != kind_of(right):
-        return False
-    if kind_of(left) != "temporal":
-        return True
-    return _temporal_kind(left) == _temporal_kind(right)
-
-
-def _temporal_kind(dtype: pl.DataType) -> str:
-    if isinstance(dtype, pl.Duration):
-        return "duration"
-    return "time" if dtype == pl.Time else "instant"
-
-
 def _compare_feature(
     name: str, off: pl.Series | None, on: pl.Series | None, alignment: Alignment | None, settings: Settings
 ) -> FeatureResult:
     present = off if off is not None else on
     kind = kind_of(present.dtype)
     nulls = NullRates(
-        offline_rate=_null_rate(off), online_rate=_null_rate(on),
-        offline_nan_rate=_nan_rate(off), online_nan_rate=_nan_rate(on),
+        offline_rate=null_rate(off), online_rate=null_rate(on),
+        offline_nan_rate=nan_rate(off), online_nan_rate=nan_rate(on),
     )
-    dtypes = {"dtype_offline": _dtype_name(off), "dtype_online": _dtype_name(on)}
+    dtypes = {"dtype_offline": dtype_name(off), "dtype_online": dtype_name(on)}
     missing = _missing_side(off, on)
     if missing:
         side = "offline" if "offline" in missing else "online"
@@ -362,13 +326,13 @@ def _compare_feature(
     notes: list[str] = []
     diagnosis = None
     original = (off, on)
-    if not _same_kind(off.dtype, on.dtype):
+    if not same_kind(off.dtype, on.dtype):
         reasons.append(Reason.TYPE)
         notes.append(f"types differ: {off.dtype} offline, {on.dtype} online; values compared as text")
         off, on, kind = off.cast(pl.String), on.cast(pl.String), "categorical"
     elif off.dtype != on.dtype:
         notes.append(f"dtype differs ({off.dtype} offline, {on.dtype} online): the values decide")
-        off, on = _common_type(off, on)
+        off, on = common_type(off, on)
 
     values = None
     if alignment is not None:
@@ -384,10 +348,10 @@ def _compare_feature(
                                         zip(original, (OFFLINE_ROW, ONLINE_ROW))))
         if alignment.asof:  # the offline side is a history: describe the rows that were served
             off = off.gather(alignment.pairs.get_column(OFFLINE_ROW))
-            nulls = replace(nulls, offline_rate=_null_rate(off), offline_nan_rate=_nan_rate(off))
+            nulls = replace(nulls, offline_rate=null_rate(off), offline_nan_rate=nan_rate(off))
 
     distribution = hist = domain = None
-    clean_off, clean_on = _clean(off, kind), _clean(on, kind)
+    clean_off, clean_on = finite_values(off, kind), finite_values(on, kind)
     if kind in ("numeric", "categorical", "temporal") and clean_off.len() and clean_on.len():
         test_kind = "categorical" if kind == "categorical" else "numeric"
         distribution = distribution_test(clean_off, clean_on, kind=test_kind, test=settings.test_for(name, test_kind))
@@ -456,7 +420,7 @@ def _history_lookup(history: pl.DataFrame, keys: list[str], timestamp: str, kind
             pl.col(f"{timestamp}__history") < pl.col(timestamp)
         )
         if kind == "numeric":
-            same = _agree(pl.col("value"), pl.col("online"), history.schema["value"], settings)
+            same = agree(pl.col("value"), pl.col("online"), history.schema["value"], abs_tol=settings.abs_tol, rel_tol=settings.rel_tol)
         else:
             same = pl.col("value") == pl.col("online")
         lags = joined.filter(same).group_by("__pair").agg(
@@ -481,73 +445,6 @@ def _missing_side(off: pl.Series | None, on: pl.Series | None) -> str | None:
     return None
 
 
-def _common_type(off: pl.Series, on: pl.Series) -> tuple[pl.Series, pl.Series]:
-    """Bring two comparable columns of different types to one type, losing nothing that both hold.
-
-    Floats meet at the narrower width (width alone is not skew); integers and decimals meet in an
-    exact type wide enough for both; a float against an exact number is compared as a float;
-    times meet at the finer unit (a date as a datetime at midnight), zones in UTC.
-    """
-    left, right = off.dtype, on.dtype
-    if left.is_numeric():
-        target = _numeric_target(left, right)
-    elif left.is_temporal():
-        target = _temporal_target(left, right)
-    else:
-        target = pl.String
-    return _cast(off, target), _cast(on, target)
-
-
-def _numeric_target(left: pl.DataType, right: pl.DataType) -> pl.DataType:
-    if left.is_float() and right.is_float():
-        return pl.Float32 if pl.Float32 in (left, right) else pl.Float64
-    if left.is_float() or right.is_float():
-        return pl.Float64
-    if isinstance(left, pl.Decimal) or isinstance(right, pl.Decimal):
-        scale = max(getattr(d, "scale", 0) or 0 for d in (left, right))
-        return pl.Decimal(38, scale)
-    signed = left.is_signed_integer() or right.is_signed_integer()
-    if pl.Int128 in (left, right) or (pl.UInt64 in (left, right) and signed):
-        return pl.Int128  # Int64 cannot hold a UInt64 past 2**63 - 1
-    return pl.Int64 if signed else pl.UInt64
-
-
-def _temporal_target(left: pl.DataType, right: pl.DataType) -> pl.DataType:
-    unit = finer_unit(left, right)
-    if isinstance(left, pl.Duration):
-        return pl.Duration(unit)
-    if left == pl.Time:
-        return pl.Time
-    zone = getattr(left, "time_zone", None) or getattr(right, "time_zone", None)
-    return pl.Datetime(unit, "UTC" if zone else None)
-
-
-def _cast(series: pl.Series, target: pl.DataType) -> pl.Series:
-    if isinstance(target, pl.Datetime) and target.time_zone and isinstance(series.dtype, pl.Datetime):
-        return series.dt.convert_time_zone("UTC").cast(target)
-    return series.cast(target)
-
-
-def _epoch(series: pl.Series) -> pl.Series:
-    """Times as numbers for the distribution test: datetimes in epoch µs, others physical."""
-    if series.dtype == pl.Date:
-        series = series.cast(pl.Datetime("us"))
-    if isinstance(series.dtype, pl.Datetime):
-        return series.dt.epoch("us")
-    return series.to_physical()
-
-
-def _clean(series: pl.Series, kind: str) -> pl.Series:
-    """Values for the distribution test: finite (no nulls, NaN or infinities), temporal as epoch numbers."""
-    series = series.drop_nulls()
-    if kind == "temporal":
-        return _epoch(series)
-    if series.dtype.is_float():
-        finite = series.is_finite()
-        return series if finite.all() else series.filter(finite)
-    return series
-
-
 def _compare_values(
     off: pl.Series, on: pl.Series, alignment: Alignment, kind: str, settings: Settings
 ) -> tuple[ValueResult, pl.Series]:
@@ -559,8 +456,8 @@ def _compare_values(
     offline, online = pl.col("offline"), pl.col("online")
     both = offline.is_not_null() & online.is_not_null()
     if kind == "numeric":
-        equal = _agree(offline, online, a.dtype, settings)
-        diff = _abs_diff(offline, online, a.dtype)
+        equal = agree(offline, online, a.dtype, abs_tol=settings.abs_tol, rel_tol=settings.rel_tol)
+        diff = abs_diff(offline, online, a.dtype)
     else:  # exact in their own type: text, booleans, dates, datetimes, durations
         equal = offline == online
         diff = pl.lit(None, dtype=pl.Float64)
@@ -584,32 +481,6 @@ def _compare_values(
         examples=_examples(pairs, frame, mismatch, alignment, settings.examples),
         sample=_sample(frame, mismatch) if kind == "numeric" else (),
     ), mismatch
-
-
-def _agree(x: pl.Expr, y: pl.Expr, dtype: pl.DataType, settings: Settings) -> pl.Expr:
-    """Two numbers of one type agree.
-
-    Floats: equal (NaN equals NaN, an infinity only the same infinity), or both finite and
-    ``|x - y| <= abs_tol + rel_tol * max(|x|, |y|)``. Integers and decimals: exactly equal, or
-    within `abs_tol` when one is set (the relative tolerance is for floats only).
-    """
-    if dtype.is_float():
-        x, y = x.cast(pl.Float64), y.cast(pl.Float64)
-        bound = settings.abs_tol + settings.rel_tol * pl.max_horizontal(x.abs(), y.abs())
-        return (x == y) | (x.is_finite() & y.is_finite() & ((x - y).abs() <= bound))
-    if settings.abs_tol > 0:
-        return (x == y) | (_abs_diff(x, y, dtype) <= settings.abs_tol)
-    return x == y
-
-
-def _abs_diff(x: pl.Expr, y: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """|x - y| as a float: computed exactly (Int128 for integers), then converted."""
-    if dtype.is_float():
-        x, y = x.cast(pl.Float64), y.cast(pl.Float64)
-        return pl.when(x.is_finite() & y.is_finite()).then((x - y).abs())
-    if dtype.is_integer():
-        x, y = x.cast(pl.Int128), y.cast(pl.Int128)
-    return (x - y).abs().cast(pl.Float64)
 
 
 def _examples(pairs: pl.DataFrame, frame: pl.DataFrame, mismatch: pl.Series, alignment: Alignment, n: int):
@@ -652,16 +523,3 @@ def _domain_gap(off: pl.Series, on: pl.Series) -> DomainGap | None:
         online_only_count=on_only.len(),
     )
 
-
-def _null_rate(series: pl.Series | None) -> float:
-    return series.null_count() / series.len() if series is not None and series.len() else 0.0
-
-
-def _nan_rate(series: pl.Series | None) -> float:
-    if series is None or not series.dtype.is_float() or not series.len():
-        return 0.0
-    return int(series.is_nan().sum()) / series.len()
-
-
-def _dtype_name(series: pl.Series | None) -> str | None:
-    return None if series is None else str(series.dtype)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from ._report import Cause, Diagnosis
+from ._model import Cause, Diagnosis
 
 # A cause must explain at least this share of its group of mismatching pairs (nulls on one side,
 # or two different values); below it the group has no single pattern and the cause is `unknown`.

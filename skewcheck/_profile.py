@@ -50,27 +50,27 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ._compare import _chunks, _nan_rate, _null_rate, _read, kind_of
+from ._columns import kind_of, nan_rate, null_rate
 from ._errors import SkewcheckInputError, SkewcheckWarning
 from ._io import Source, load, write_atomically
-from ._report import (
+from ._model import (
     Cause,
     Diagnosis,
     DomainGap,
     FeatureResult,
+    Histogram,
     NullRates,
     Reason,
     SkewReport,
+    TestResult,
     Verdict,
 )
-from ._run import worker_pool
+from ._run import column_chunks, read_columns, worker_pool
 from ._settings import DEFAULT_NULL_RATE_TOLERANCE, check_profile_comparison, column_names
 from ._stats import (
     _MIN_NORM,
     DEFAULT_THRESHOLDS,
     TESTS,
-    Histogram,
-    TestResult,
     _fill_zeros,
     default_test,
     distribution_test,
@@ -492,8 +492,8 @@ def profile(data: Any, *, features: Sequence[str] | None = None) -> Profile:
     names = _profiled_names(source, features)
     results: list[FeatureProfile] = []
     with worker_pool(os.cpu_count() or 1) as pool:
-        for chunk in _chunks(names, source.rows):
-            columns = _read(source, chunk)
+        for chunk in column_chunks(names, source.rows):
+            columns = read_columns(source, chunk)
             results.extend(pool.map(_feature_profile, (columns[name] for name in chunk)))
     return Profile(rows=source.rows, features=tuple(results), source=source.label)
 
@@ -604,8 +604,8 @@ def compare_profile(
     results: list[FeatureResult] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SkewcheckWarning)
-        for chunk in _chunks(names, on.rows):
-            columns = _read(on, chunk)
+        for chunk in column_chunks(names, on.rows):
+            columns = read_columns(on, chunk)
             for name in chunk:
                 results.append(
                     _compare_feature(profile[name], columns.get(name), _test_name(tests, name), null_rate_tolerance)
@@ -877,7 +877,7 @@ def _compare_feature(
     name, dtype_online = offline.name, None if online is None else str(online.dtype)
     nulls = NullRates(
         offline_rate=offline.nulls / offline.rows, offline_nan_rate=offline.nans / offline.rows,
-        online_rate=_null_rate(online), online_nan_rate=_nan_rate(online),
+        online_rate=null_rate(online), online_nan_rate=nan_rate(online),
     )
     common = {"name": name, "kind": offline.kind, "nulls": nulls, "dtype_offline": offline.dtype,
               "dtype_online": dtype_online}

@@ -21,21 +21,19 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 
 import numpy as np
 import polars as pl
 
 from ._errors import SkewcheckWarning
+from ._model import Histogram, TestResult
 from ._settings import NUMERIC_ONLY_TESTS, TESTS
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
     "KINDS",
     "TESTS",
-    "Histogram",
-    "TestResult",
     "chi_squared",
     "default_test",
     "distribution_test",
@@ -86,66 +84,6 @@ _MIN_NORM = 0.001
 _PROBE_ROWS = 10_000
 # Pieces of one period of the two quantile grids handled at once by the Wasserstein distance.
 _WASSERSTEIN_BLOCK = 1 << 18
-
-
-@dataclass(frozen=True)
-class TestResult:
-    """The outcome of one distribution test on one feature.
-
-    Attributes
-    ----------
-    test : str
-        The test that ran, one of :data:`TESTS`.
-    statistic : float
-        The distance, or the test statistic for ``ks`` (D) and ``chisquare`` (chi-squared).
-        NaN when a sample is empty.
-    p_value : float or None
-        The p-value for ``ks`` and ``chisquare`` (NaN when a sample is empty); None for
-        distances.
-    threshold : float
-        The threshold the decision used.
-    drifted : bool
-        Whether the online distribution differs from the offline one: ``p_value <= threshold``
-        for ``ks``, ``p_value < threshold`` for ``chisquare`` (both as in Evidently),
-        ``statistic >= threshold`` for distances. Always False when a sample is empty.
-    """
-
-    __test__ = False  # not a pytest test class, despite the name
-
-    test: str
-    statistic: float
-    p_value: float | None
-    threshold: float
-    drifted: bool
-
-
-@dataclass(frozen=True)
-class Histogram:
-    """Counts of both samples over shared bins, for plotting.
-
-    Attributes
-    ----------
-    kind : str
-        ``"numeric"`` or ``"categorical"``.
-    edges : list of float
-        Numeric: the ``bins + 1`` shared bin edges (the last bin includes its right edge).
-        Categorical: empty.
-    categories : list of str
-        Categorical: the most frequent categories over both samples, most frequent first.
-        Numeric: empty.
-    offline, online : list of int
-        Counts of each sample per bin or per category.
-    offline_other, online_other : int
-        Categorical: counts of each sample outside the listed categories. Numeric: 0.
-    """
-
-    kind: str
-    edges: list[float]
-    categories: list[str]
-    offline: list[int]
-    online: list[int]
-    offline_other: int
-    online_other: int
 
 
 def default_test(kind: str, n_reference: int, n_unique: int) -> str:

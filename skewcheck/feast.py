@@ -25,8 +25,9 @@ from feast.types import Bool, Float32, Float64, Int32, Int64, String
 from ._compare import compare
 from ._errors import SkewcheckInputError
 from ._io import load
-from ._report import SkewReport
+from ._model import SkewReport
 from ._settings import check_feast
+from ._time import utc_instants
 
 # The column name Feast's offline stores look for in an entity dataframe.
 FEAST_TIMESTAMP = "event_timestamp"
@@ -267,13 +268,9 @@ def _read_rows(data: Any, label: str, required: list[str], timestamp: str) -> pl
 
 
 def _utc(column: pl.Expr, dtype: pl.Datetime) -> pl.Expr:
-    """The same instants as a UTC-aware microsecond column; naive values are taken as UTC."""
-    aware = (
-        column.dt.replace_time_zone("UTC")
-        if dtype.time_zone is None
-        else column.dt.convert_time_zone("UTC")
-    )
-    return aware.cast(UTC_US)
+    """The same instants as a UTC-aware microsecond column; naive values are read as UTC, as Feast
+    reads them (`feast.utils.make_df_tzaware`)."""
+    return utc_instants(column, dtype, naive_zone="UTC")
 
 
 def _offline_values(

@@ -1,4 +1,4 @@
-"""The HTML report: one self-contained page (inline CSS, plots as embedded PNG).
+"""The HTML reports: one self-contained page (inline CSS, plots as embedded PNG).
 
 Plots use matplotlib's object API (`Figure`), never pyplot, so rendering a report does not
 touch the caller's matplotlib state.
@@ -8,10 +8,23 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 from html import escape
+from pathlib import Path
 
-from ._report import FeatureResult, SkewReport, Verdict
-from ._terminal import counts_line
+from .._io import write_atomically
+from .._model import FeatureResult, PitReport, SkewReport, Verdict
+from .cells import (
+    cause,
+    counts_line,
+    duration,
+    key_text,
+    mismatched,
+    outcome,
+    pit_heading,
+    recompute_rule,
+    statistic,
+)
 
 VERDICT_LABEL = {Verdict.SKEW: "SKEW", Verdict.DRIFT: "drift", Verdict.OK: "ok"}
 
@@ -39,8 +52,25 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;
 """
 
 
-def render_html(report: SkewReport, *, full_page: bool = True) -> str:
-    """The report as HTML: a whole page, or a fragment for notebook display."""
+def skew_report_html(report: SkewReport, path: str | os.PathLike | None = None) -> str:
+    """The comparison as a whole page; written atomically to `path` when given."""
+    return _written(_page(f"skewcheck report: {report.online_label}", skew_report_fragment(report)), path)
+
+
+def pit_report_html(report: PitReport, path: str | os.PathLike | None = None) -> str:
+    """The audit as a whole page; written atomically to `path` when given."""
+    return _written("<!DOCTYPE html><html><head><meta charset='utf-8'><title>skewcheck pit</title></head><body>"
+                    f"{pit_report_fragment(report)}</body></html>\n", path)
+
+
+def _written(text: str, path: str | os.PathLike | None) -> str:
+    if path is not None:
+        write_atomically(Path(path), text)
+    return text
+
+
+def skew_report_fragment(report: SkewReport) -> str:
+    """The comparison as an HTML fragment (also the notebook display)."""
     body = "\n".join(
         [
             _heading(report),
@@ -50,20 +80,18 @@ def render_html(report: SkewReport, *, full_page: bool = True) -> str:
             _settings(report),
         ]
     )
-    fragment = f'<div class="skewcheck"><style>{STYLE}</style>{body}</div>'
-    if not full_page:
-        return fragment
+    return f'<div class="skewcheck"><style>{STYLE}</style>{body}</div>'
+
+
+def _page(title: str, fragment: str) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>skewcheck report: {escape(report.online_label)}</title></head>\n<body>{fragment}</body></html>\n"
+        f"<title>{escape(title)}</title></head>\n<body>{fragment}</body></html>\n"
     )
 
 
 def _heading(report: SkewReport) -> str:
-    if report.passed:
-        verdict = '<span class="ok">PASSED</span>'
-    else:
-        verdict = f'<span class="skew">{"SKEW" if report.skewed or not report.drifted else "DRIFT"} FOUND</span>'
+    verdict = f'<span class="{"ok" if report.passed else "skew"}">{outcome(report)}</span>'
     return (
         f'<h2>skewcheck report</h2><p class="verdict">{verdict}: {escape(counts_line(report))}</p>'
         f'<p class="muted">offline: {escape(report.offline_label)}<br>online: {escape(report.online_label)}</p>'
@@ -97,18 +125,13 @@ def _summary_table(report: SkewReport) -> str:
     rows = []
     for f in report.features:
         verdict = f'<span class="{f.verdict.value}">{VERDICT_LABEL[f.verdict]}</span>'
-        cause = escape(f.diagnosis.cause.value) if f.diagnosis else escape(", ".join(r.value for r in f.reasons) or "-")
-        mismatched = f"{f.values.mismatched:,} ({f.values.mismatch_rate:.1%})" if f.values else "-"
-        test, statistic, threshold = "-", "-", "-"
+        test, shown, threshold = "-", "-", "-"
         if f.distribution is not None:
-            d = f.distribution
-            test = escape(d.test)
-            statistic = f"p={d.p_value:.3g}" if d.p_value is not None else f"{d.statistic:.4g}"
-            threshold = f"{d.threshold:g}"
+            test, shown, threshold = escape(f.distribution.test), statistic(f.distribution, 4), f"{f.distribution.threshold:g}"
         dtype = escape(f"{f.dtype_offline} / {f.dtype_online}" if f.dtype_offline != f.dtype_online else str(f.dtype_offline))
         rows.append(
-            f"<tr><td>{escape(f.name)}</td><td>{verdict}</td><td>{cause}</td><td class='num'>{mismatched}</td>"
-            f"<td>{test}</td><td class='num'>{statistic}</td><td class='num'>{threshold}</td>"
+            f"<tr><td>{escape(f.name)}</td><td>{verdict}</td><td>{escape(cause(f))}</td><td class='num'>{mismatched(f)}</td>"
+            f"<td>{test}</td><td class='num'>{shown}</td><td class='num'>{threshold}</td>"
             f"<td class='num'>{f.nulls.offline_rate:.1%} / {f.nulls.online_rate:.1%}</td><td>{dtype}</td></tr>"
         )
     return f"<h3>Features, most skewed first</h3><table><tr>{head}</tr>{''.join(rows)}</table>"
@@ -210,3 +233,35 @@ def _shares(counts) -> list[float]:
 def _settings(report: SkewReport) -> str:
     items = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in report.settings.items())
     return f"<h3>Settings</h3><table>{items}</table>"
+
+
+def pit_report_fragment(report: PitReport) -> str:
+    """The audit as an HTML fragment (also the notebook display)."""
+    verdict, details = pit_heading(report)
+    colour = "#1a7f37" if report.passed else "#cf222e"
+    rows = "".join(
+        f"<tr><td>{escape(c.column)}</td><td>{c.future:,}</td><td>{escape(duration(c.max_lead) if c.future else '-')}"
+        f"</td><td>{'-' if report.ttl is None else f'{c.stale:,}'}</td><td>{c.missing:,}</td></tr>"
+        for c in report.checks
+    )
+    html = [
+        (f"<div class='skewcheck-pit'><p><b>skewcheck pit: <span style='color:{colour}'>{verdict}</span></b> "
+         f"<span style='color:#666'>{escape(details)}</span></p>"),
+        ("<table><tr><th>feature time</th><th>from the future</th><th>max lead</th><th>older than ttl</th>"
+         f"<th>missing</th></tr>{rows}</table>"),
+    ]
+    examples = [
+        f"<li>{escape(c.column)}: {escape(key_text(e))}, event {escape(str(e.event_time))}, feature "
+        f"{escape(str(e.feature_time))}</li>"
+        for c in report.checks for e in c.future_examples
+    ]
+    if examples:
+        html.append(f"<p>From the future:</p><ul>{''.join(examples)}</ul>")
+    if report.source is not None:
+        values = "".join(f"<tr><td>{escape(f.name)}</td><td>{f.compared:,}</td><td>{f.mismatched:,}</td></tr>"
+                         for f in report.recomputed)
+        html.append(f"<p>Point-in-time values from {escape(report.source)}: {escape(recompute_rule(report))}</p>"
+                    f"<table><tr><th>feature</th><th>compared</th><th>differ from point-in-time</th></tr>{values}</table>")
+    html.extend(f"<p style='color:#9a6700'>warning: {escape(w)}</p>" for w in report.warnings)
+    html.append("</div>")
+    return "".join(html)

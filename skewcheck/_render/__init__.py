@@ -1,0 +1,1 @@
+"""Renderings of the reports (JSON and polars, terminal text, HTML); they read the model only."""
