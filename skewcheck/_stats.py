@@ -35,9 +35,12 @@ __all__ = [
     "KINDS",
     "TESTS",
     "chi_squared",
+    "chi_squared_counts",
+    "counts_test",
     "default_test",
     "distribution_test",
     "frequencies",
+    "frequency_distance",
     "histogram",
     "jensenshannon",
     "ks_2samp",
@@ -45,6 +48,7 @@ __all__ = [
     "psi",
     "wasserstein_distance",
     "wasserstein_normed",
+    "weighted_wasserstein",
 ]
 
 KINDS = ("numeric", "categorical")
@@ -318,10 +322,7 @@ def jensenshannon(offline: pl.Series, online: pl.Series, *, kind: str) -> float:
     """
     if _warn_if_empty(offline, online):
         return math.nan
-    reference, current = frequencies(offline, online, kind=kind)
-    from scipy.spatial.distance import jensenshannon as scipy_jensenshannon
-
-    return float(scipy_jensenshannon(reference, current))
+    return frequency_distance("jensenshannon", *frequencies(offline, online, kind=kind))
 
 
 def psi(offline: pl.Series, online: pl.Series, *, kind: str) -> float:
@@ -345,8 +346,7 @@ def psi(offline: pl.Series, online: pl.Series, *, kind: str) -> float:
     """
     if _warn_if_empty(offline, online):
         return math.nan
-    reference, current = (_fill_zeros(f) for f in frequencies(offline, online, kind=kind))
-    return float(np.sum((reference - current) * np.log(reference / current)))
+    return frequency_distance("psi", *frequencies(offline, online, kind=kind))
 
 
 def linf(offline: pl.Series, online: pl.Series, *, kind: str) -> float:
@@ -369,8 +369,7 @@ def linf(offline: pl.Series, online: pl.Series, *, kind: str) -> float:
     """
     if _warn_if_empty(offline, online):
         return math.nan
-    reference, current = frequencies(offline, online, kind=kind)
-    return float(np.max(np.abs(reference - current)))
+    return frequency_distance("linf", *frequencies(offline, online, kind=kind))
 
 
 def chi_squared(offline: pl.Series, online: pl.Series, *, kind: str) -> tuple[float, float]:
@@ -399,13 +398,65 @@ def chi_squared(offline: pl.Series, online: pl.Series, *, kind: str) -> tuple[fl
     """
     if _warn_if_empty(offline, online):
         return math.nan, math.nan
-    table = np.vstack(_binned_counts(offline, online, kind=kind))
-    # Sturges bins can be empty in both samples; such a column has no expected count.
+    return chi_squared_counts(*_binned_counts(offline, online, kind=kind))
+
+
+def frequency_distance(test: str, reference: np.ndarray, current: np.ndarray) -> float:
+    """``jensenshannon``, ``psi`` or ``linf`` between two frequency vectors over shared bins.
+
+    The count-level core of :func:`jensenshannon`, :func:`psi` and :func:`linf`, also used on a
+    profile's counts (where there are no samples to bin).
+    """
+    if test == "jensenshannon":
+        from scipy.spatial.distance import jensenshannon as scipy_jensenshannon
+
+        return float(scipy_jensenshannon(reference, current))
+    if test == "psi":
+        reference, current = _fill_zeros(reference), _fill_zeros(current)
+        return float(np.sum((reference - current) * np.log(reference / current)))
+    if test == "linf":
+        return float(np.max(np.abs(reference - current)))
+    raise ValueError(f"{test!r} is not a distance between frequencies: expected jensenshannon, psi or linf")
+
+
+def chi_squared_counts(offline: np.ndarray, online: np.ndarray) -> tuple[float, float]:
+    """Chi-squared test of homogeneity on the counts of two samples over shared bins (see
+    :func:`chi_squared`); bins empty in both are left out (they have no expected count)."""
+    table = np.vstack([offline, online])
     table = table[:, table.sum(axis=0) > 0]
     from scipy.stats import chi2_contingency
 
     result = chi2_contingency(table, correction=False)
     return float(result.statistic), float(result.pvalue)
+
+
+def counts_test(offline: np.ndarray, online: np.ndarray, test: str) -> TestResult:
+    """A histogram test (``jensenshannon``, ``psi``, ``linf`` or ``chisquare``) on the counts of two
+    samples over shared bins, decided as :func:`distribution_test` decides.
+
+    Raises
+    ------
+    ValueError
+        For a test that needs the values (``ks``, ``wasserstein``).
+    """
+    threshold = DEFAULT_THRESHOLDS[test]
+    if test == "chisquare":
+        statistic, p_value = chi_squared_counts(offline, online)
+        return TestResult(test, statistic, p_value, threshold, drifted=p_value < threshold)
+    if test in NUMERIC_ONLY_TESTS:
+        raise ValueError(f"test {test!r} needs the values, not counts")
+    statistic = frequency_distance(test, offline / offline.sum(), online / online.sum())
+    return TestResult(test, statistic, None, threshold, drifted=statistic >= threshold)
+
+
+def weighted_wasserstein(values: np.ndarray, weights: np.ndarray, online: np.ndarray, reference_std: float) -> TestResult:
+    """The normed Wasserstein test of :func:`wasserstein_normed`, with the offline sample given as
+    weighted points (a profile's quantile summary or value counts) and its standard deviation."""
+    from scipy.stats import wasserstein_distance as scipy_wasserstein
+
+    statistic = float(scipy_wasserstein(values, online, u_weights=weights) / max(reference_std, _MIN_NORM))
+    threshold = DEFAULT_THRESHOLDS["wasserstein"]
+    return TestResult("wasserstein", statistic, None, threshold, drifted=statistic >= threshold)
 
 
 def histogram(offline: pl.Series, online: pl.Series, *, kind: str, bins: int = 30) -> Histogram:

@@ -173,7 +173,7 @@ def test_merged_summary_stays_within_its_rank_error():
 
 
 def test_categories_beyond_the_cap_go_to_other(monkeypatch):
-    monkeypatch.setattr("skewcheck._profile.CATEGORY_CAP", 2)
+    monkeypatch.setattr("skewcheck._profile.sketch.CATEGORY_CAP", 2)
     p = profile(pl.DataFrame({"c": ["a"] * 5 + ["b"] * 3 + ["c"] * 2 + ["d"]}))
     assert p["c"].categories == (("a", 5), ("b", 3)) and p["c"].other == 3
     merged = p.merge(profile(pl.DataFrame({"c": ["c"] * 4})))["c"]
