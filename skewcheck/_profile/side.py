@@ -31,14 +31,13 @@ from .._settings import (
     check_profile_comparison,
 )
 from .._stats import counts_test, default_test, distribution_test, histogram, weighted_wasserstein
+from .._stats.samples import MIN_NORM
 from .model import FeatureProfile, Profile
 from .sketch import SKETCH_POINTS, VALUE_CAP, grid, grid_counts
 
 # Categories listed in the plot of a categorical feature (as compare's histogram()).
 _PLOTTED_CATEGORIES = 30
 _DOMAIN_EXAMPLES = 5
-# Evidently's floor for the reference std that normalises the Wasserstein distance (as _stats).
-_MIN_NORM = 0.001
 
 
 def check_profile_options(**options: Any) -> None:
@@ -223,7 +222,7 @@ class ProfileSide:
         if test == "wasserstein":
             result = weighted_wasserstein(*points, numbers, offline.std)
             if offline.values is None:
-                bound = (offline.max - offline.min) / SKETCH_POINTS / max(offline.std, _MIN_NORM)
+                bound = (offline.max - offline.min) / SKETCH_POINTS / max(offline.std, MIN_NORM)
                 notes.append(f"wasserstein approximated from the profile's {SKETCH_POINTS}-point quantile summary "
                              f"(offline error at most {bound:.2g})")
         else:
