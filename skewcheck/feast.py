@@ -19,8 +19,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
-from feast import FeatureStore
-from feast.types import Bool, Float32, Float64, Int32, Int64, String
+
+try:
+    from feast import FeatureStore
+    from feast.types import Bool, Float32, Float64, Int32, Int64, String
+except ImportError as missing:  # the core never needs Feast; this adapter is the `feast` extra
+    raise ImportError(
+        'skewcheck.feast needs Feast, which is not installed: pip install "skewcheck[feast]"'
+    ) from missing
 
 from ._compare import compare
 from ._errors import SkewcheckInputError

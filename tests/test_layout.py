@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import enum
+import subprocess
 import sys
 import typing
 from pathlib import Path
@@ -118,3 +119,15 @@ def test_every_type_a_result_is_annotated_with_is_exported():
 def _flatten(hint) -> list:
     args = typing.get_args(hint)
     return [hint] if not args else [a for x in args for a in _flatten(x)]
+
+
+def test_the_feast_adapter_names_the_extra_when_feast_is_missing():
+    # In a fresh interpreter where `import feast` fails (a None entry in sys.modules blocks it).
+    code = (
+        "import sys; sys.modules['feast'] = None\n"
+        "try:\n    import skewcheck.feast\nexcept ImportError as e:\n    print(e)\n"
+        "import skewcheck; print(skewcheck.compare.__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ['skewcheck.feast needs Feast, which is not installed: pip install "skewcheck[feast]"',
+                                "compare"]

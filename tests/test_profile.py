@@ -308,11 +308,8 @@ def test_binned_tests_on_the_profile_grid_agree_on_clear_cases(test):
         assert any("fixed bins" in note for note in from_profile["spend"].notes)
 
 
-def test_profile_path_and_course_data(tmp_path):
-    from data.generate import generate
-
-    paths = generate(tmp_path / "shop", scale=0.25)
-    offline, online = paths["offline_features.parquet"], paths["serving_log.parquet"]
+def test_profile_path_and_course_data(tmp_path, shop_paths):
+    offline, online = shop_paths["offline_features.parquet"], shop_paths["serving_log.parquet"]
     profile(offline).to_json(tmp_path / "offline.json")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", skewcheck.SkewcheckWarning)
