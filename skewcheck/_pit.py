@@ -26,7 +26,7 @@ from ._errors import SkewcheckInputError
 from ._io import Source, load
 from ._model import PitExample, PitReport, RecomputedFeature, TimeCheck
 from ._settings import DEFAULT_EXAMPLES, DEFAULT_REL_TOL, check_pit, parse_duration
-from ._time import is_instant, utc_instants, zone_of
+from ._time import is_instant, mixes_zones, utc_instants, zone_of
 
 __all__ = ["PitExample", "PitReport", "RecomputedFeature", "TimeCheck", "audit_point_in_time", "parse_duration"]
 
@@ -103,8 +103,8 @@ def audit_point_in_time(
         _require(train, key, "key", "keys")
     event = _time_cast(train, event_time, "event time", "event_time")
     times = [_time_cast(train, column, "feature time", "feature_time") for column in feature_times]
-    for (cast, zone), column in zip(times, feature_times):
-        _same_zone_kind(train, event_time, event[1], train, column, zone)
+    for (cast, dtype), column in zip(times, feature_times):
+        _same_zone_kind(train, event_time, event[1], train, column, dtype)
 
     frame = train.frame.with_row_index(_ROW).select(
         _ROW, *key_list, event[0].alias(_EVENT), *(cast.alias(column) for (cast, _), column in zip(times, feature_times))
@@ -133,8 +133,8 @@ def _require(source: Source, column: str, role: str, parameter: str) -> None:
         )
 
 
-def _time_cast(source: Source, column: str, role: str, parameter: str) -> tuple[pl.Expr, str | None]:
-    """The expression bringing a time column to microseconds (aware ones in UTC), and its zone."""
+def _time_cast(source: Source, column: str, role: str, parameter: str) -> tuple[pl.Expr, pl.DataType]:
+    """The expression bringing a time column to microseconds (aware ones in UTC), and its type."""
     _require(source, column, role, parameter)
     dtype = source.schema[column]
     if not is_instant(dtype):
@@ -142,18 +142,19 @@ def _time_cast(source: Source, column: str, role: str, parameter: str) -> tuple[
             f"{source.label}: {role} column {column!r} is {dtype}, expected a date or datetime; "
             "store it as a timestamp (CSV: ISO 8601 text such as 2026-01-31T09:30:00Z)"
         )
-    return utc_instants(pl.col(column), dtype), zone_of(dtype)
+    return utc_instants(pl.col(column), dtype), dtype
 
 
-def _same_zone_kind(left: Source, left_column: str, left_zone: str | None,
-                    right: Source, right_column: str, right_zone: str | None) -> None:
-    if (left_zone is None) == (right_zone is None):
+def _same_zone_kind(left: Source, left_column: str, left_dtype: pl.DataType,
+                    right: Source, right_column: str, right_dtype: pl.DataType) -> None:
+    """The zone policy of `_time`, worded for two columns that may be of one table."""
+    if not mixes_zones(left_dtype, right_dtype):
         return
-    naive, aware = ((left, left_column), (right, right_column)) if left_zone is None else (
+    naive, aware = ((left, left_column), (right, right_column)) if zone_of(left_dtype) is None else (
         (right, right_column), (left, left_column))
     raise SkewcheckInputError(
         f"{naive[1]!r} in {naive[0].label} is timezone-naive but {aware[1]!r} in {aware[0].label} is "
-        f"timezone-aware ({left_zone or right_zone}); skewcheck will not guess the zone: make both aware "
+        f"timezone-aware ({zone_of(left_dtype) or zone_of(right_dtype)}); skewcheck will not guess the zone: make both aware "
         "(e.g. UTC) or both naive"
     )
 
@@ -198,7 +199,7 @@ def _time_examples(rows: pl.DataFrame, column: str, keys: list[str]) -> tuple[Pi
 
 def _recompute(
     train: Source, frame: pl.DataFrame, features_source: Any, keys: list[str], event_time: str,
-    event_zone: str | None, feature_times: list[str], source_time: str | None, ttl: timedelta | None,
+    event_dtype: pl.DataType, feature_times: list[str], source_time: str | None, ttl: timedelta | None,
     examples: int,
 ) -> dict[str, Any]:
     source = load(features_source, role="features source")
@@ -210,8 +211,8 @@ def _recompute(
             )
         source_time = feature_times[0]
     key_casts = join_columns(train, source, keys, None)
-    time_cast, zone = _time_cast(source, source_time, "timestamp", "source_time")
-    _same_zone_kind(train, event_time, event_zone, source, source_time, zone)
+    time_cast, dtype = _time_cast(source, source_time, "timestamp", "source_time")
+    _same_zone_kind(train, event_time, event_dtype, source, source_time, dtype)
     reserved = {*keys, event_time, *feature_times, source_time}
     names = [c for c in train.schema.names() if c in source.schema and c not in reserved]
     if not names:
