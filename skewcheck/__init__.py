@@ -15,23 +15,63 @@ lines up the reports of repeated runs, day by day.
 
 from ._compare import compare
 from ._errors import SkewcheckInputError, SkewcheckWarning
-from ._pit import PitReport, audit_point_in_time
-from ._profile import Profile, compare_profile, merge_profiles, profile
-from ._report import Cause, Diagnosis, FeatureResult, Reason, SkewReport, Verdict
-from ._trend import Trend, read_trend
+from ._model import (
+    Cause,
+    Diagnosis,
+    DomainGap,
+    Example,
+    FeatureResult,
+    Histogram,
+    NullRates,
+    PitExample,
+    PitReport,
+    Reason,
+    RecomputedFeature,
+    RowCounts,
+    SkewReport,
+    TestResult,
+    TimeCheck,
+    ValueResult,
+    Verdict,
+)
+from ._pit import audit_point_in_time
+from ._profile import (
+    FeatureProfile,
+    GridHistogram,
+    Profile,
+    QuantileSummary,
+    compare_profile,
+    merge_profiles,
+    profile,
+)
+from ._trend import Trend, TrendPoint, read_trend
 from ._version import __version__
 
 __all__ = [
     "Cause",
     "Diagnosis",
+    "DomainGap",
+    "Example",
+    "FeatureProfile",
     "FeatureResult",
+    "GridHistogram",
+    "Histogram",
+    "NullRates",
+    "PitExample",
     "PitReport",
     "Profile",
+    "QuantileSummary",
     "Reason",
+    "RecomputedFeature",
+    "RowCounts",
     "SkewReport",
     "SkewcheckInputError",
     "SkewcheckWarning",
+    "TestResult",
+    "TimeCheck",
     "Trend",
+    "TrendPoint",
+    "ValueResult",
     "Verdict",
     "__version__",
     "audit_point_in_time",
@@ -41,3 +81,10 @@ __all__ = [
     "profile",
     "read_trend",
 ]
+
+# The public types are documented, pickled and shown as skewcheck.X, wherever they are defined.
+for _name in __all__:
+    _value = globals()[_name]
+    if isinstance(_value, type):
+        _value.__module__ = __name__
+del _name, _value

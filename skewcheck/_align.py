@@ -15,6 +15,8 @@ import polars as pl
 
 from ._errors import SkewcheckInputError
 from ._io import Source
+from ._model import RowCounts
+from ._time import check_zones, finer_unit, utc_instants
 
 OFFLINE_ROW = "__skewcheck_offline_row"
 ONLINE_ROW = "__skewcheck_online_row"
@@ -22,24 +24,6 @@ OFFLINE_TS = "__skewcheck_offline_timestamp"
 KEY_HASH = "__skewcheck_key_hash"
 JOIN_PREFIX = "__skewcheck_join_"
 HASH_SEED = 20_260_101
-
-
-@dataclass(frozen=True)
-class RowCounts:
-    """How the two sides joined. Duplicates count rows beyond the first of each key; rows with a
-    null key (or timestamp) are counted apart and never join. So offline = matched +
-    offline_only + duplicate_keys_offline + null_keys_offline (as of: matched counts online rows)."""
-
-    offline: int
-    online: int
-    matched: int
-    offline_only: int
-    online_only: int
-    duplicate_keys_offline: int
-    duplicate_keys_online: int
-    diagnosis: object | None = None
-    null_keys_offline: int = 0
-    null_keys_online: int = 0
 
 
 @dataclass(frozen=True)
@@ -129,33 +113,8 @@ def _timestamp_cast(
                 "store it as a timestamp (CSV: ISO 8601 text such as 2026-01-31T09:30:00Z)"
             )
     check_zones(column, left, right, offline.label, online.label, what="timestamp")
-    zones = [getattr(dtype, "time_zone", None) for dtype in (left, right)]
-    unit = finer_unit(left, right)
-    if zones[0] is None:
-        return pl.col(column).cast(pl.Datetime(unit))
-    return pl.col(column).cast(pl.Datetime(unit, zones[0])).dt.convert_time_zone("UTC")
+    return utc_instants(pl.col(column), left, finer_unit(left, right))
 
-
-def check_zones(column: str, left: pl.DataType, right: pl.DataType, offline: str, online: str, *, what: str) -> None:
-    """Refuse a datetime column that is timezone-naive on one side and aware on the other."""
-    instants = all(isinstance(dtype, pl.Datetime) or dtype == pl.Date for dtype in (left, right))
-    zones = [getattr(dtype, "time_zone", None) for dtype in (left, right)]
-    if not instants or (zones[0] is None) == (zones[1] is None):
-        return
-    naive, aware = (offline, online) if zones[0] is None else (online, offline)
-    raise SkewcheckInputError(
-        f"{what} column {column!r} is timezone-naive in {naive} but timezone-aware "
-        f"({zones[0] or zones[1]}) in {aware}; skewcheck will not guess the zone: "
-        "make both sides aware (e.g. UTC) or both naive"
-    )
-
-
-UNITS = ("ms", "us", "ns")
-
-
-def finer_unit(*dtypes: pl.DataType) -> str:
-    """The finest time unit among datetimes and durations (a date counts as microseconds)."""
-    return max((getattr(d, "time_unit", None) or "us" for d in dtypes), key=UNITS.index)
 
 
 def align(

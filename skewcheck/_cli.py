@@ -203,7 +203,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _pit(args: argparse.Namespace) -> int:
-    from ._pit import audit_point_in_time, summary_renderable
+    from ._pit import audit_point_in_time
+    from ._render.text import pit_summary
 
     reports = {"--json": args.json, "--html": args.html}
     check_report_paths(reports, [args.training, args.features_source])
@@ -213,7 +214,7 @@ def _pit(args: argparse.Namespace) -> int:
     )
     _write_reports(report, reports)
     if not (args.quiet or _to_stdout(reports)):
-        _print(summary_renderable(report))
+        _print(pit_summary(report))
     return EXIT_OK if report.passed else EXIT_SKEW
 
 
@@ -301,9 +302,9 @@ def _print(renderable) -> None:
 
 
 def _print_report(report) -> None:
-    from ._terminal import summary_renderable
+    from ._render.text import skew_summary
 
-    _print(summary_renderable(report))
+    _print(skew_summary(report))
 
 
 def _names(text: str) -> list[str]:

@@ -1,82 +1,36 @@
-"""Compare: per feature, row-level agreement, null rates, schema gaps and one distribution test.
+"""Compare: validate, load, align on the keys, judge every feature, and report.
 
 Feature columns are read a few at a time (parquet reads only those columns), so the memory
-used stays near the size of a handful of columns, whatever the width of the inputs.
+used stays near the size of a handful of columns, whatever the width of the inputs. An offline
+side that is a profile goes to `compare_profile`, which judges its features the same way.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 import warnings
-from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-import polars as pl
-
-from ._align import OFFLINE_ROW, ONLINE_ROW, Alignment, align, check_zones, finer_unit
-from ._diagnose import diagnose_rows, diagnose_type, diagnose_values
+from ._align import align
+from ._diagnose_rows import diagnose_rows
 from ._errors import SkewcheckInputError, SkewcheckWarning
+from ._feature import RawSide, Settings, judge
 from ._io import Source, load
-from ._report import (
-    Cause,
-    Diagnosis,
-    DomainGap,
-    Example,
-    FeatureResult,
-    NullRates,
-    Reason,
-    SkewReport,
-    ValueResult,
-    Verdict,
-)
-from ._run import worker_pool
+from ._model import SkewReport, Verdict
+from ._profile import compare_profile, is_profile
+from ._profile.side import check_profile_options
+from ._run import read_columns, run_features
 from ._settings import (
     DEFAULT_ABS_TOL,
     DEFAULT_EXAMPLES,
     DEFAULT_MAX_MISMATCH_RATE,
     DEFAULT_NULL_RATE_TOLERANCE,
     DEFAULT_REL_TOL,
-    NUMERIC_ONLY_TESTS,
     check_compare,
 )
-from ._stats import distribution_test, histogram
-
-# Pairs kept for the scatter plot of the HTML report.
-SAMPLE_PAIRS = 200
-# Values per side behind the histogram of the HTML report (a plot needs no more).
-HISTOGRAM_SAMPLE = 1_000_000
-# Bytes of feature data read per step: bounds memory on wide, long inputs.
-CHUNK_BYTES = 64 * 1024 * 1024
-WORKERS = os.cpu_count() or 1
-DOMAIN_EXAMPLES = 5
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The knobs of one comparison, kept in the report."""
-
-    abs_tol: float = DEFAULT_ABS_TOL
-    rel_tol: float = DEFAULT_REL_TOL
-    max_mismatch_rate: float = DEFAULT_MAX_MISMATCH_RATE
-    null_rate_tolerance: float = DEFAULT_NULL_RATE_TOLERANCE
-    examples: int = DEFAULT_EXAMPLES
-    tests: Mapping[str, str] | str | None = None
-    diagnose: bool = True
-
-    def test_for(self, name: str, kind: str) -> str | None:
-        """The test asked for this feature; a test for all features applies where it can."""
-        if self.tests is None or isinstance(self.tests, str):
-            return None if self.tests in NUMERIC_ONLY_TESTS and kind != "numeric" else self.tests
-        test = self.tests.get(name)
-        if test in NUMERIC_ONLY_TESTS and kind != "numeric":
-            raise SkewcheckInputError(f"test {test!r} needs a numeric feature, but {name!r} is {kind}")
-        return test
+from ._time import check_zones
 
 
 def compare(
@@ -105,7 +59,9 @@ def compare(
     offline, online : path or frame
         Parquet, CSV or NDJSON paths, or polars, pandas or pyarrow tables. Offline first.
         Offline may also be a `Profile` (or its .json file): then only distributions, null
-        rates and schemas are compared, against the profile's statistics.
+        rates and schemas are compared, against the profile's statistics, and the options that
+        need the offline rows (`asof`, `asof_tolerance`, `abs_tol`, `rel_tol`,
+        `max_mismatch_rate`, `examples`, `diagnose`) are refused when set.
     keys : str or list of str, optional
         Entity key columns. With keys, rows are joined and compared value by value;
         without, only distributions, schema and null rates are compared.
@@ -164,52 +120,34 @@ def compare(
     >>> report.passed, report["spend"].values.mismatched
     (False, 1)
     """
-    from ._profile import compare_profile, is_profile  # here: _profile builds on this module
-
     checked = check_compare(
         keys=keys, timestamp=timestamp, features=features, asof=asof, asof_tolerance=asof_tolerance, abs_tol=abs_tol,
         rel_tol=rel_tol, max_mismatch_rate=max_mismatch_rate, null_rate_tolerance=null_rate_tolerance, tests=tests,
         examples=examples, diagnose=diagnose, fail_on=fail_on, progress=progress,
     )
     if is_profile(offline):
+        check_profile_options(asof=asof, asof_tolerance=asof_tolerance, abs_tol=abs_tol, rel_tol=rel_tol,
+                              max_mismatch_rate=max_mismatch_rate, examples=examples, diagnose=diagnose)
         return compare_profile(offline, online, keys=keys, timestamp=timestamp, features=features, tests=tests,
-                               null_rate_tolerance=null_rate_tolerance)
+                               null_rate_tolerance=null_rate_tolerance, fail_on=fail_on, progress=progress)
     key_list, features, gate = checked.keys, checked.features, Verdict(checked.fail_on)
     settings = Settings(abs_tol, rel_tol, max_mismatch_rate, null_rate_tolerance, examples, tests, diagnose)
     off, on = load(offline, role="offline"), load(online, role="online")
     names = _feature_names(off, on, key_list, timestamp, features)
-    alignment = None
+    alignment, rows = None, None
     if key_list:
         alignment = align(off, on, keys=key_list, timestamp=timestamp, asof=asof, tolerance=checked.asof_tolerance)
-        if diagnose:
-            rows_diagnosis = diagnose_rows(alignment.offline_keys, alignment.online_keys, list(alignment.keys),
-                                           alignment.timestamp, alignment.counts.matched, alignment.user_names())
-            alignment = replace(alignment, counts=replace(alignment.counts, diagnosis=rows_diagnosis))
+        rows = alignment.counts
+        if diagnose:  # the counts with why few rows joined, when that can be told
+            rows = replace(rows, diagnosis=diagnose_rows(alignment.offline_keys, alignment.online_keys,
+                                                         list(alignment.keys), alignment.timestamp, rows.matched,
+                                                         alignment.user_names()))
 
-    results: list[FeatureResult] = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", SkewcheckWarning)
-        # Features are compared in threads (numpy and polars release the GIL), the next chunk
-        # being read meanwhile; at most two chunks are compared at once, which bounds memory.
-        chunks = list(_chunks(names, max(off.rows, on.rows)))
-        in_flight: deque[list[tuple[str, Future]]] = deque()
-        with _progress(len(names), enabled=progress) as advance, worker_pool(WORKERS) as pool, worker_pool(1) as reader:
-            next_read = reader.submit(_read_both, off, on, chunks[0])
-            for index, chunk in enumerate(chunks):
-                off_columns, on_columns = next_read.result()
-                if index + 1 < len(chunks):
-                    next_read = reader.submit(_read_both, off, on, chunks[index + 1])
-                in_flight.append([
-                    (name, pool.submit(_compare_feature, name, off_columns.get(name), on_columns.get(name),
-                                       alignment, settings))
-                    for name in chunk
-                ])
-                del off_columns, on_columns
-                while len(in_flight) > (1 if index + 1 < len(chunks) else 0):
-                    for name, job in in_flight.popleft():
-                        results.append(job.result())
-                        advance(name)
-    notes = tuple(sorted({f"{w.message}" for w in caught if issubclass(w.category, SkewcheckWarning)}))
+    def read(chunk: list[str]):
+        return {name: RawSide(s) for name, s in read_columns(off, chunk).items()}, read_columns(on, chunk)
+
+    results, notes = run_features(names, max(off.rows, on.rows), read,
+                                  lambda name, o, n: judge(name, o, n, settings, alignment), progress=progress)
     for note in notes:
         warnings.warn(note, SkewcheckWarning, stacklevel=2)
 
@@ -225,7 +163,7 @@ def compare(
         features=tuple(results),
         keys=tuple(key_list),
         timestamp=timestamp,
-        rows=alignment.counts if alignment else None,
+        rows=rows,
         offline_label=off.label,
         online_label=on.label,
         settings={
@@ -268,407 +206,3 @@ def _feature_names(
         if name in off.schema and name in on.schema:
             check_zones(name, off.schema[name], on.schema[name], off.label, on.label, what="feature")
     return names
-
-
-def _chunks(names: list[str], rows: int) -> Iterator[list[str]]:
-    """Features read together: within the memory budget, but enough to keep every core busy."""
-    per_chunk = max(WORKERS, CHUNK_BYTES // max(1, rows * 8 * 2))
-    for start in range(0, len(names), per_chunk):
-        yield names[start : start + per_chunk]
-
-
-def _read_both(off: Source, on: Source, names: list[str]) -> tuple[dict[str, pl.Series], dict[str, pl.Series]]:
-    return _read(off, names), _read(on, names)
-
-
-def _read(side: Source, names: list[str]) -> dict[str, pl.Series]:
-    present = [n for n in names if n in side.schema]
-    if not present:
-        return {}
-    try:
-        frame = side.frame.select(present).collect()
-    except pl.exceptions.PolarsError as exc:
-        raise SkewcheckInputError(
-            f"{side.label}: cannot read column(s) {', '.join(present)} ({str(exc).splitlines()[0]})"
-        ) from None
-    return {name: frame.get_column(name) for name in present}
-
-
-@contextmanager
-def _progress(total: int, *, enabled: bool | None):
-    """Yield a callable that advances a progress bar on stderr (a no-op when disabled)."""
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    if not enabled:
-        yield lambda name: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    columns = (TextColumn("comparing {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("features", total=total)
-        yield lambda name: bar.update(task, advance=1, description=name)
-
-
-def kind_of(dtype: pl.DataType) -> str:
-    """numeric, categorical, temporal or other: decides the comparison and the test."""
-    if dtype.is_numeric():
-        return "numeric"
-    if dtype in (pl.String, pl.Boolean) or isinstance(dtype, (pl.Categorical, pl.Enum)):
-        return "categorical"
-    if dtype.is_temporal():
-        return "temporal"
-    return "other"
-
-
-def _same_kind(left: pl.DataType, right: pl.DataType) -> bool:
-    """Comparable as values: same kind, and for time, both instants, both durations or both times."""
-    if kind_of(left) != kind_of(right):
-        return False
-    if kind_of(left) != "temporal":
-        return True
-    return _temporal_kind(left) == _temporal_kind(right)
-
-
-def _temporal_kind(dtype: pl.DataType) -> str:
-    if isinstance(dtype, pl.Duration):
-        return "duration"
-    return "time" if dtype == pl.Time else "instant"
-
-
-def _compare_feature(
-    name: str, off: pl.Series | None, on: pl.Series | None, alignment: Alignment | None, settings: Settings
-) -> FeatureResult:
-    present = off if off is not None else on
-    kind = kind_of(present.dtype)
-    nulls = NullRates(
-        offline_rate=_null_rate(off), online_rate=_null_rate(on),
-        offline_nan_rate=_nan_rate(off), online_nan_rate=_nan_rate(on),
-    )
-    dtypes = {"dtype_offline": _dtype_name(off), "dtype_online": _dtype_name(on)}
-    missing = _missing_side(off, on)
-    if missing:
-        side = "offline" if "offline" in missing else "online"
-        return FeatureResult(
-            name=name, verdict=Verdict.SKEW, kind=kind, nulls=nulls, **dtypes, reasons=(Reason.MISSING,),
-            diagnosis=Diagnosis(Cause.MISSING, missing, params={"side": side}),
-        )
-    if off.null_count() == off.len() and on.null_count() == on.len():
-        warnings.warn(f"feature {name!r} is null on both sides: nothing to compare", SkewcheckWarning, stacklevel=2)
-        return FeatureResult(name=name, verdict=Verdict.OK, kind=kind, nulls=nulls, **dtypes,
-                             notes=("null on both sides",))
-
-    reasons: list[Reason] = []
-    notes: list[str] = []
-    diagnosis = None
-    original = (off, on)
-    if not _same_kind(off.dtype, on.dtype):
-        reasons.append(Reason.TYPE)
-        notes.append(f"types differ: {off.dtype} offline, {on.dtype} online; values compared as text")
-        off, on, kind = off.cast(pl.String), on.cast(pl.String), "categorical"
-    elif off.dtype != on.dtype:
-        notes.append(f"dtype differs ({off.dtype} offline, {on.dtype} online): the values decide")
-        off, on = _common_type(off, on)
-
-    values = None
-    if alignment is not None:
-        values, mismatch = _compare_values(off, on, alignment, kind, settings)
-        if values.mismatched and values.mismatch_rate > settings.max_mismatch_rate:
-            reasons.append(Reason.VALUES)
-            if settings.diagnose:
-                diagnosis, benign = _diagnose(off, on, alignment, mismatch, kind, settings)
-                if benign:
-                    reasons.remove(Reason.VALUES)
-        if Reason.TYPE in reasons:
-            diagnosis = diagnose_type(*(side.gather(alignment.pairs.get_column(row)) for side, row in
-                                        zip(original, (OFFLINE_ROW, ONLINE_ROW))))
-        if alignment.asof:  # the offline side is a history: describe the rows that were served
-            off = off.gather(alignment.pairs.get_column(OFFLINE_ROW))
-            nulls = replace(nulls, offline_rate=_null_rate(off), offline_nan_rate=_nan_rate(off))
-
-    distribution = hist = domain = None
-    clean_off, clean_on = _clean(off, kind), _clean(on, kind)
-    if kind in ("numeric", "categorical", "temporal") and clean_off.len() and clean_on.len():
-        test_kind = "categorical" if kind == "categorical" else "numeric"
-        distribution = distribution_test(clean_off, clean_on, kind=test_kind, test=settings.test_for(name, test_kind))
-        if distribution.drifted:
-            reasons.append(Reason.DISTRIBUTION)
-    elif kind in ("numeric", "categorical", "temporal"):
-        warnings.warn(f"feature {name!r} has no values on one side after dropping nulls and NaN",
-                      SkewcheckWarning, stacklevel=2)
-    if kind == "categorical":
-        domain = _domain_gap(clean_off, clean_on)
-    if nulls.gap > settings.null_rate_tolerance:
-        reasons.append(Reason.NULLS)
-    if reasons and distribution is not None:  # plotted in the HTML report: a sample draws the same picture
-        hist = histogram(*(_spread(side, HISTOGRAM_SAMPLE) for side in (clean_off, clean_on)),
-                         kind="categorical" if kind == "categorical" else "numeric")
-    verdict = _verdict(reasons, values)
-    if verdict is Verdict.DRIFT:
-        diagnosis = Diagnosis(
-            Cause.NONE,
-            f"values agree on all {values.compared:,} matched pairs: the {_what_differs(reasons)} because the two "
-            "sides hold different rows (drift, not a computation bug)",
-        )
-    return FeatureResult(
-        name=name, verdict=verdict, kind=kind, nulls=nulls, **dtypes, values=values,
-        distribution=distribution, domain=domain, diagnosis=diagnosis, reasons=tuple(reasons),
-        notes=tuple(notes), histogram=hist,
-    )
-
-
-def _what_differs(reasons: list[Reason]) -> str:
-    """E.g. "distribution differs", "distribution and null rate differ"."""
-    named = [{Reason.DISTRIBUTION: "distribution", Reason.NULLS: "null rate"}[r] for r in reasons]
-    return f"{' and '.join(named)} {'differ' if len(named) > 1 else 'differs'}"
-
-
-def _verdict(reasons: list[Reason], values: ValueResult | None) -> Verdict:
-    """Skew when a row differs (or the feature is missing or of another kind); drift when the
-    matched pairs all agree and only the populations differ. Without matched pairs a
-    population difference is the only evidence, and counts as skew."""
-    if not reasons:
-        return Verdict.OK
-    if {Reason.MISSING, Reason.TYPE, Reason.VALUES} & set(reasons):
-        return Verdict.SKEW
-    return Verdict.DRIFT if values is not None and values.compared else Verdict.SKEW
-
-
-def _diagnose(
-    off: pl.Series, on: pl.Series, alignment: Alignment, mismatch: pl.Series, kind: str, settings: Settings
-) -> tuple[Diagnosis | None, bool]:
-    """Name the cause of the mismatches, looking back in the offline rows for stale values."""
-    pairs = alignment.pairs.filter(mismatch)
-    a, b = off.gather(pairs.get_column(OFFLINE_ROW)), on.gather(pairs.get_column(ONLINE_ROW))
-    keys = pairs.select(alignment.keys)
-    history = None
-    if alignment.timestamp is not None:
-        # Lags count from the offline row that was joined (as of the request, in an as-of join).
-        joined_at = alignment.offline_keys.get_column(alignment.timestamp).gather(pairs.get_column(OFFLINE_ROW))
-        keys = keys.with_columns(joined_at)
-        offline_rows = alignment.offline_keys.with_columns(off.alias("value"))
-        history = _history_lookup(offline_rows, list(alignment.keys), alignment.timestamp, kind, settings)
-    return diagnose_values(a, b, kind=kind, keys=keys, history=history)
-
-
-def _history_lookup(history: pl.DataFrame, keys: list[str], timestamp: str, kind: str, settings: Settings):
-    """A function giving, for mismatching pairs, the lag to the latest earlier offline row
-    of the same key that holds the online value."""
-
-    def lookup(pairs: pl.DataFrame) -> pl.DataFrame:
-        candidates = pairs.with_row_index("__pair").select("__pair", *keys, timestamp, "online")
-        rows = history.join(candidates.select(keys).unique(), on=keys, how="semi")
-        joined = candidates.join(rows, on=keys, suffix="__history").filter(
-            pl.col(f"{timestamp}__history") < pl.col(timestamp)
-        )
-        if kind == "numeric":
-            same = _agree(pl.col("value"), pl.col("online"), history.schema["value"], settings)
-        else:
-            same = pl.col("value") == pl.col("online")
-        lags = joined.filter(same).group_by("__pair").agg(
-            lag=(pl.col(timestamp) - pl.col(f"{timestamp}__history")).min()
-        )
-        return candidates.join(lags, on="__pair", how="left").sort("__pair").select("lag")
-
-    return lookup
-
-
-def _missing_side(off: pl.Series | None, on: pl.Series | None) -> str | None:
-    """Why a feature cannot be compared at all: absent or all-null on one side."""
-    if off is None:
-        return "absent from the offline data"
-    if on is None:
-        return "absent from the online data"
-    off_empty, on_empty = off.null_count() == off.len(), on.null_count() == on.len()
-    if off_empty and not on_empty:
-        return "all null in the offline data"
-    if on_empty and not off_empty:
-        return "all null in the online data"
-    return None
-
-
-def _common_type(off: pl.Series, on: pl.Series) -> tuple[pl.Series, pl.Series]:
-    """Bring two comparable columns of different types to one type, losing nothing that both hold.
-
-    Floats meet at the narrower width (width alone is not skew); integers and decimals meet in an
-    exact type wide enough for both; a float against an exact number is compared as a float;
-    times meet at the finer unit (a date as a datetime at midnight), zones in UTC.
-    """
-    left, right = off.dtype, on.dtype
-    if left.is_numeric():
-        target = _numeric_target(left, right)
-    elif left.is_temporal():
-        target = _temporal_target(left, right)
-    else:
-        target = pl.String
-    return _cast(off, target), _cast(on, target)
-
-
-def _numeric_target(left: pl.DataType, right: pl.DataType) -> pl.DataType:
-    if left.is_float() and right.is_float():
-        return pl.Float32 if pl.Float32 in (left, right) else pl.Float64
-    if left.is_float() or right.is_float():
-        return pl.Float64
-    if isinstance(left, pl.Decimal) or isinstance(right, pl.Decimal):
-        scale = max(getattr(d, "scale", 0) or 0 for d in (left, right))
-        return pl.Decimal(38, scale)
-    signed = left.is_signed_integer() or right.is_signed_integer()
-    if pl.Int128 in (left, right) or (pl.UInt64 in (left, right) and signed):
-        return pl.Int128  # Int64 cannot hold a UInt64 past 2**63 - 1
-    return pl.Int64 if signed else pl.UInt64
-
-
-def _temporal_target(left: pl.DataType, right: pl.DataType) -> pl.DataType:
-    unit = finer_unit(left, right)
-    if isinstance(left, pl.Duration):
-        return pl.Duration(unit)
-    if left == pl.Time:
-        return pl.Time
-    zone = getattr(left, "time_zone", None) or getattr(right, "time_zone", None)
-    return pl.Datetime(unit, "UTC" if zone else None)
-
-
-def _cast(series: pl.Series, target: pl.DataType) -> pl.Series:
-    if isinstance(target, pl.Datetime) and target.time_zone and isinstance(series.dtype, pl.Datetime):
-        return series.dt.convert_time_zone("UTC").cast(target)
-    return series.cast(target)
-
-
-def _epoch(series: pl.Series) -> pl.Series:
-    """Times as numbers for the distribution test: datetimes in epoch µs, others physical."""
-    if series.dtype == pl.Date:
-        series = series.cast(pl.Datetime("us"))
-    if isinstance(series.dtype, pl.Datetime):
-        return series.dt.epoch("us")
-    return series.to_physical()
-
-
-def _clean(series: pl.Series, kind: str) -> pl.Series:
-    """Values for the distribution test: finite (no nulls, NaN or infinities), temporal as epoch numbers."""
-    series = series.drop_nulls()
-    if kind == "temporal":
-        return _epoch(series)
-    if series.dtype.is_float():
-        finite = series.is_finite()
-        return series if finite.all() else series.filter(finite)
-    return series
-
-
-def _compare_values(
-    off: pl.Series, on: pl.Series, alignment: Alignment, kind: str, settings: Settings
-) -> tuple[ValueResult, pl.Series]:
-    """Agreement of the matched pairs, and which pairs mismatch."""
-    pairs = alignment.pairs
-    a = off.gather(pairs.get_column(OFFLINE_ROW)).alias("offline")
-    b = on.gather(pairs.get_column(ONLINE_ROW)).alias("online")
-    frame = pl.DataFrame([a, b])
-    offline, online = pl.col("offline"), pl.col("online")
-    both = offline.is_not_null() & online.is_not_null()
-    if kind == "numeric":
-        equal = _agree(offline, online, a.dtype, settings)
-        diff = _abs_diff(offline, online, a.dtype)
-    else:  # exact in their own type: text, booleans, dates, datetimes, durations
-        equal = offline == online
-        diff = pl.lit(None, dtype=pl.Float64)
-    null_offline_only = offline.is_null() & online.is_not_null()
-    null_online_only = offline.is_not_null() & online.is_null()
-    flags = frame.lazy().select(  # one lazy query: shared parts are computed once
-        (null_offline_only | null_online_only | (both & ~equal)).alias("mismatch"),
-        null_offline_only.sum().alias("null_offline_only"),
-        null_online_only.sum().alias("null_online_only"),
-        diff.max().alias("max_diff"),
-    ).collect()
-    mismatch = flags.get_column("mismatch")
-    totals = flags.drop("mismatch").row(0, named=True) if flags.height else {
-        "null_offline_only": 0, "null_online_only": 0, "max_diff": None}
-    return ValueResult(
-        compared=frame.height,
-        mismatched=int(mismatch.sum()),
-        null_offline_only=int(totals["null_offline_only"]),
-        null_online_only=int(totals["null_online_only"]),
-        max_abs_diff=float(totals["max_diff"]) if totals["max_diff"] is not None else None,
-        examples=_examples(pairs, frame, mismatch, alignment, settings.examples),
-        sample=_sample(frame, mismatch) if kind == "numeric" else (),
-    ), mismatch
-
-
-def _agree(x: pl.Expr, y: pl.Expr, dtype: pl.DataType, settings: Settings) -> pl.Expr:
-    """Two numbers of one type agree.
-
-    Floats: equal (NaN equals NaN, an infinity only the same infinity), or both finite and
-    ``|x - y| <= abs_tol + rel_tol * max(|x|, |y|)``. Integers and decimals: exactly equal, or
-    within `abs_tol` when one is set (the relative tolerance is for floats only).
-    """
-    if dtype.is_float():
-        x, y = x.cast(pl.Float64), y.cast(pl.Float64)
-        bound = settings.abs_tol + settings.rel_tol * pl.max_horizontal(x.abs(), y.abs())
-        return (x == y) | (x.is_finite() & y.is_finite() & ((x - y).abs() <= bound))
-    if settings.abs_tol > 0:
-        return (x == y) | (_abs_diff(x, y, dtype) <= settings.abs_tol)
-    return x == y
-
-
-def _abs_diff(x: pl.Expr, y: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """|x - y| as a float: computed exactly (Int128 for integers), then converted."""
-    if dtype.is_float():
-        x, y = x.cast(pl.Float64), y.cast(pl.Float64)
-        return pl.when(x.is_finite() & y.is_finite()).then((x - y).abs())
-    if dtype.is_integer():
-        x, y = x.cast(pl.Int128), y.cast(pl.Int128)
-    return (x - y).abs().cast(pl.Float64)
-
-
-def _examples(pairs: pl.DataFrame, frame: pl.DataFrame, mismatch: pl.Series, alignment: Alignment, n: int):
-    """The first `n` mismatching pairs in key order (so row order never changes them)."""
-    on, names = alignment.on, alignment.user_names()
-    if n <= 0:
-        return ()
-    both = pl.concat([pairs.select(on), frame], how="horizontal").lazy()  # lazy: filter and top-k fuse
-    rows = both.filter(mismatch).bottom_k(n, by=on).sort(on).collect()
-    return tuple(
-        Example(key={names[k]: row[k] for k in on}, offline=row["offline"], online=row["online"])
-        for row in rows.iter_rows(named=True)
-    )
-
-
-def _sample(frame: pl.DataFrame, mismatch: pl.Series) -> tuple[tuple[float, float], ...]:
-    """A deterministic sample of numeric pairs for the scatter plot: mismatches, then the rest."""
-    wrong = mismatch.arg_true().head(SAMPLE_PAIRS // 4)
-    right = (~mismatch).arg_true()
-    right = right.gather_every(max(1, right.len() // SAMPLE_PAIRS)).head(SAMPLE_PAIRS - wrong.len())
-    rows = frame[pl.concat([wrong, right])].drop_nulls()
-    return tuple(rows.select(pl.all().cast(pl.Float64)).iter_rows())
-
-
-def _spread(series: pl.Series, n: int) -> pl.Series:
-    """At most about `n` values, evenly spread over the series (deterministic)."""
-    return series.gather_every(max(1, series.len() // n))
-
-
-def _domain_gap(off: pl.Series, on: pl.Series) -> DomainGap | None:
-    off_values, on_values = off.unique(), on.unique()
-    off_only = off_values.filter(~off_values.is_in(on_values.implode())).sort()
-    on_only = on_values.filter(~on_values.is_in(off_values.implode())).sort()
-    if not (off_only.len() or on_only.len()):
-        return None
-    return DomainGap(
-        offline_only=tuple(off_only.head(DOMAIN_EXAMPLES).to_list()),
-        online_only=tuple(on_only.head(DOMAIN_EXAMPLES).to_list()),
-        offline_only_count=off_only.len(),
-        online_only_count=on_only.len(),
-    )
-
-
-def _null_rate(series: pl.Series | None) -> float:
-    return series.null_count() / series.len() if series is not None and series.len() else 0.0
-
-
-def _nan_rate(series: pl.Series | None) -> float:
-    if series is None or not series.dtype.is_float() or not series.len():
-        return 0.0
-    return int(series.is_nan().sum()) / series.len()
-
-
-def _dtype_name(series: pl.Series | None) -> str | None:
-    return None if series is None else str(series.dtype)

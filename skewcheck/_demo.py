@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from ._report import SkewReport
+from ._model import SkewReport
 
 SEED = 7
 ROWS = 3_000

@@ -6,8 +6,7 @@ the pairs it explains; the cause explaining the most wins, if it explains at lea
 `MIN_SHARE` of them, and any other cause explaining a sizeable share is mentioned. Nothing
 here recomputes a statistic of the compare step.
 
-Dataset-level diagnosis (`diagnose_rows`) says why few rows joined: a whole-hour shift of
-the timestamps, or a difference in key format.
+Why few rows joined at all is told by `_diagnose_rows`.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from ._report import Cause, Diagnosis
+from ._model import Cause, Diagnosis
 
 # A cause must explain at least this share of its group of mismatching pairs (nulls on one side,
 # or two different values); below it the group has no single pattern and the cause is `unknown`.
@@ -47,10 +46,6 @@ MAX_DECIMALS = 6
 # the explained counts are scaled back up to all pairs).
 FIT_SAMPLE = 200_000
 STALE_SAMPLE = 5_000
-# Candidate whole-hour timestamp shifts: every UTC offset in use.
-MAX_SHIFT_HOURS = 14
-# A dataset-level cause is reported when it would join at least this share of the online rows.
-JOIN_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -177,7 +172,7 @@ def diagnose_type(offline: pl.Series, online: pl.Series) -> Diagnosis:
     example = next(
         ((a, b) for a, b in zip(offline.to_list(), online.to_list()) if a is not None and b is not None), None
     )
-    shown = f", e.g. {_quoted(example[0])} vs {_quoted(example[1])}" if example else ""
+    shown = f", e.g. {quoted(example[0])} vs {quoted(example[1])}" if example else ""
     detail = f"{offline.dtype} offline, {online.dtype} online; the same value on {same:,} of {total:,} pairs{shown}"
     params = {"offline": str(offline.dtype), "online": str(online.dtype), "same_values": same}
     return Diagnosis(Cause.TYPE, detail, params=params, share=same / total if total else None)
@@ -198,7 +193,7 @@ def _null_fill(frame: pl.DataFrame, filled: str, null_side: str) -> Finding | No
     constant, count = counts.row(0)
     return Finding(
         Cause.NULL_FILL, int(count),
-        f"{filled} holds {_quoted(constant)} where {null_side} is null",
+        f"{filled} holds {quoted(constant)} where {null_side} is null",
         params={"fill": constant, "side": filled},
     )
 
@@ -301,7 +296,7 @@ LABEL_PARAM_CHARS = 1_000
 QUOTED_CHARS = 60
 
 
-def _quoted(value) -> str:
+def quoted(value) -> str:
     """repr(value), cut to QUOTED_CHARS: a sentence names a value, it does not print it."""
     text = repr(value)
     return text if len(text) <= QUOTED_CHARS else text[: QUOTED_CHARS - 1] + "…"
@@ -315,7 +310,7 @@ def _category_remap(values: pl.DataFrame) -> Finding | None:
     mapping = pairs.unique(subset="offline", keep="first", maintain_order=True)
     mapping = mapping.unique(subset="online", keep="first", maintain_order=True)
     explained = int(mapping.get_column("len").sum())
-    shown = ", ".join(f"{_quoted(a)}→{_quoted(b)}" for a, b in mapping.select("offline", "online").head(8).iter_rows())
+    shown = ", ".join(f"{quoted(a)}→{quoted(b)}" for a, b in mapping.select("offline", "online").head(8).iter_rows())
     more = f" (+{mapping.height - 8} more)" if mapping.height > 8 else ""
     short = mapping.filter(*(pl.col(side).cast(pl.String).str.len_chars() <= LABEL_PARAM_CHARS
                              for side in ("offline", "online")))
@@ -361,95 +356,3 @@ def _nice(value: float) -> str:
         if abs(value - round(value, digits)) <= 1e-9 * max(abs(value), 1e-12):
             return f"{round(value, digits):g}" if digits else f"{round(value):g}"
     return f"{value:.6g}"
-
-
-# --- dataset level ---------------------------------------------------------------------
-
-
-def diagnose_rows(
-    offline_keys: pl.DataFrame,
-    online_keys: pl.DataFrame,
-    keys: list[str],
-    timestamp: str | None,
-    matched: int,
-    names: dict[str, str] | None = None,
-) -> Diagnosis | None:
-    """Why few rows joined: a whole-hour timestamp shift, or a key format difference.
-
-    `names` maps the frames' column names to the user's, for the messages.
-    """
-    if online_keys.height == 0 or matched >= JOIN_SHARE * online_keys.height:
-        return None
-    if timestamp is not None:
-        found = _timestamp_shift(offline_keys, online_keys, keys, timestamp, matched)
-        if found is not None:
-            return found
-    return _key_format(offline_keys, online_keys, keys, timestamp, matched, names or {})
-
-
-def _timestamp_shift(
-    offline_keys: pl.DataFrame, online_keys: pl.DataFrame, keys: list[str], timestamp: str, matched: int
-) -> Diagnosis | None:
-    gaps = (
-        online_keys.select(*keys, online_ts=pl.col(timestamp))
-        .join(offline_keys.select(*keys, offline_ts=pl.col(timestamp)), on=keys)
-        .select(hours=(pl.col("online_ts") - pl.col("offline_ts")).dt.total_seconds() / 3600)
-        .filter((pl.col("hours") != 0) & (pl.col("hours").abs() <= MAX_SHIFT_HOURS) & (pl.col("hours") % 1 == 0))
-    )
-    if not gaps.height:
-        return None
-    hours = int(gaps.get_column("hours").mode().sort().item(0))
-    shifted = online_keys.with_columns(pl.col(timestamp) - pl.duration(hours=hours))
-    joined = shifted.join(offline_keys, on=[*keys, timestamp], how="semi").height
-    if joined < JOIN_SHARE * online_keys.height or joined <= matched:
-        return None
-    sign = "+" if hours > 0 else "−"
-    return Diagnosis(
-        Cause.TIMESTAMP_SHIFT,
-        f"online timestamps are offline ones {sign} {abs(hours)} h: shifting them back joins {joined:,} of "
-        f"{online_keys.height:,} online rows (a timezone bug in the logger?)",
-        params={"hours": hours}, share=joined / online_keys.height,
-    )
-
-
-KEY_NORMALISATIONS: dict[str, Callable[[pl.Expr], pl.Expr]] = {
-    "letter case": lambda e: e.str.to_lowercase(),
-    "surrounding whitespace": lambda e: e.str.strip_chars(),
-    "leading zeros": lambda e: e.str.strip_chars_start("0"),
-    "whitespace, case and leading zeros": lambda e: e.str.strip_chars().str.to_lowercase().str.strip_chars_start("0"),
-}
-
-
-def _key_format(
-    offline_keys: pl.DataFrame,
-    online_keys: pl.DataFrame,
-    keys: list[str],
-    timestamp: str | None,
-    matched: int,
-    names: dict[str, str],
-) -> Diagnosis | None:
-    text_keys = [k for k in keys if offline_keys.schema[k] == pl.String and online_keys.schema[k] == pl.String]
-    on = keys + ([timestamp] if timestamp else [])
-    for name, normalise in KEY_NORMALISATIONS.items():
-        for key in text_keys:
-            left = offline_keys.with_columns(normalise(pl.col(key)))
-            right = online_keys.with_columns(normalise(pl.col(key)))
-            joined = right.join(left.unique(subset=on), on=on, how="semi").height
-            if joined >= JOIN_SHARE * online_keys.height and joined > matched:
-                example = _key_example(offline_keys, online_keys, key, normalise)
-                return Diagnosis(
-                    Cause.KEY_FORMAT,
-                    f"key {names.get(key, key)!r} differs in {name}{example}: ignoring it joins {joined:,} of "
-                    f"{online_keys.height:,} online rows",
-                    params={"key": names.get(key, key), "difference": name}, share=joined / online_keys.height,
-                )
-    return None
-
-
-def _key_example(offline_keys: pl.DataFrame, online_keys: pl.DataFrame, key: str, normalise) -> str:
-    left = offline_keys.select(pl.col(key).alias("offline"), norm=normalise(pl.col(key))).unique("norm")
-    right = online_keys.select(pl.col(key).alias("online"), norm=normalise(pl.col(key))).unique("norm")
-    pair = left.join(right, on="norm").filter(pl.col("offline") != pl.col("online")).head(1)
-    if not pair.height:
-        return ""
-    return f" (e.g. {_quoted(pair.item(0, 'offline'))} offline vs {_quoted(pair.item(0, 'online'))} online)"

@@ -15,154 +15,25 @@ as-of join honours the TTL, so a value older than it differs from the correct on
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
-from html import escape
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from ._align import join_columns
 from ._errors import SkewcheckInputError
-from ._io import Source, load, write_atomically
-from ._report import _json_value, json_text
+from ._io import Source, load
+from ._model import PitExample, PitReport, RecomputedFeature, TimeCheck
 from ._settings import DEFAULT_EXAMPLES, DEFAULT_REL_TOL, check_pit, parse_duration
-from ._version import __version__
+from ._time import is_instant, mixes_zones, utc_instants, zone_of
 
 __all__ = ["PitExample", "PitReport", "RecomputedFeature", "TimeCheck", "audit_point_in_time", "parse_duration"]
 
-SCHEMA_VERSION = 1
 _ROW = "__skewcheck_row"
 _EVENT = "__skewcheck_event_time"
 _SOURCE_TIME = "__skewcheck_source_time"
 _CORRECT = "__skewcheck_correct"
-
-
-@dataclass(frozen=True)
-class PitExample:
-    """One offending training row: its number, key, event time and feature time or values."""
-
-    row: int
-    key: dict[str, Any]
-    event_time: Any
-    feature_time: Any = None
-    training: Any = None
-    correct: Any = None
-
-
-@dataclass(frozen=True)
-class TimeCheck:
-    """What one feature timestamp column says about leakage and staleness."""
-
-    column: str
-    rows: int
-    future: int
-    stale: int
-    missing: int
-    max_lead: timedelta | None
-    future_examples: tuple[PitExample, ...] = ()
-    stale_examples: tuple[PitExample, ...] = ()
-
-
-@dataclass(frozen=True)
-class RecomputedFeature:
-    """Training values of one feature against its point-in-time correct values."""
-
-    name: str
-    compared: int
-    mismatched: int
-    examples: tuple[PitExample, ...] = ()
-
-
-@dataclass(frozen=True)
-class PitReport:
-    """The result of `audit_point_in_time`: per feature time column, and per recomputed feature.
-
-    `passed` is True when no feature time is after its event time and every recomputed value
-    matches. Render it with `to_dict`, `to_json`, `to_html`, `summary`, or display it in a notebook.
-    """
-
-    passed: bool
-    training: str
-    rows: int
-    event_time: str
-    keys: tuple[str, ...]
-    ttl: timedelta | None
-    checks: tuple[TimeCheck, ...]
-    source: str | None = None
-    source_time: str | None = None
-    unmatched: int = 0  # training rows without a correct feature row (none at or before, or too old)
-    recomputed: tuple[RecomputedFeature, ...] = ()
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def future(self) -> int:
-        """Rows with a feature time after the event time, over all feature time columns."""
-        return sum(check.future for check in self.checks)
-
-    def __getitem__(self, name: str) -> TimeCheck | RecomputedFeature:
-        for item in (*self.checks, *self.recomputed):
-            if getattr(item, "column", None) == name or getattr(item, "name", None) == name:
-                return item
-        raise KeyError(name)
-
-    def to_dict(self) -> dict[str, Any]:
-        recompute = None
-        if self.source is not None:
-            recompute = {
-                "source": self.source, "source_time": self.source_time, "unmatched": self.unmatched,
-                "features": [
-                    {"name": f.name, "compared": f.compared, "mismatched": f.mismatched,
-                     "examples": [_example_dict(e) for e in f.examples]}
-                    for f in self.recomputed
-                ],
-            }
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "skewcheck_version": __version__,
-            "passed": self.passed,
-            "training": self.training,
-            "rows": self.rows,
-            "event_time": self.event_time,
-            "keys": list(self.keys),
-            "ttl_seconds": None if self.ttl is None else self.ttl.total_seconds(),
-            "checks": [
-                {"column": c.column, "rows": c.rows, "future": c.future, "stale": c.stale, "missing": c.missing,
-                 "max_lead_seconds": None if c.max_lead is None else c.max_lead.total_seconds(),
-                 "future_examples": [_example_dict(e) for e in c.future_examples],
-                 "stale_examples": [_example_dict(e) for e in c.stale_examples]}
-                for c in self.checks
-            ],
-            "recompute": recompute,
-            "warnings": list(self.warnings),
-        }
-
-    def to_json(self, path: str | os.PathLike | None = None, *, indent: int = 2) -> str:
-        """The report as JSON text; written atomically to `path` when given."""
-        return json_text(self.to_dict(), path, indent=indent)
-
-    def to_html(self, path: str | os.PathLike | None = None) -> str:
-        """A self-contained HTML page; written atomically to `path` when given."""
-        text = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>skewcheck pit</title></head><body>"
-                f"{render_html(self)}</body></html>\n")
-        if path is not None:
-            write_atomically(Path(path), text)
-        return text
-
-    def summary(self, *, width: int | None = None) -> str:
-        """The terminal summary as plain text."""
-        from ._terminal import render_text
-
-        return render_text(summary_renderable(self), width=width)
-
-    def __str__(self) -> str:
-        return self.summary()
-
-    def _repr_html_(self) -> str:
-        return render_html(self)
 
 
 def audit_point_in_time(
@@ -232,8 +103,8 @@ def audit_point_in_time(
         _require(train, key, "key", "keys")
     event = _time_cast(train, event_time, "event time", "event_time")
     times = [_time_cast(train, column, "feature time", "feature_time") for column in feature_times]
-    for (cast, zone), column in zip(times, feature_times):
-        _same_zone_kind(train, event_time, event[1], train, column, zone)
+    for (cast, dtype), column in zip(times, feature_times):
+        _same_zone_kind(train, event_time, event[1], train, column, dtype)
 
     frame = train.frame.with_row_index(_ROW).select(
         _ROW, *key_list, event[0].alias(_EVENT), *(cast.alias(column) for (cast, _), column in zip(times, feature_times))
@@ -262,30 +133,28 @@ def _require(source: Source, column: str, role: str, parameter: str) -> None:
         )
 
 
-def _time_cast(source: Source, column: str, role: str, parameter: str) -> tuple[pl.Expr, str | None]:
-    """The expression bringing a time column to microseconds (aware ones in UTC), and its zone."""
+def _time_cast(source: Source, column: str, role: str, parameter: str) -> tuple[pl.Expr, pl.DataType]:
+    """The expression bringing a time column to microseconds (aware ones in UTC), and its type."""
     _require(source, column, role, parameter)
     dtype = source.schema[column]
-    if not (isinstance(dtype, pl.Datetime) or dtype == pl.Date):
+    if not is_instant(dtype):
         raise SkewcheckInputError(
             f"{source.label}: {role} column {column!r} is {dtype}, expected a date or datetime; "
             "store it as a timestamp (CSV: ISO 8601 text such as 2026-01-31T09:30:00Z)"
         )
-    zone = getattr(dtype, "time_zone", None)
-    if zone is None:
-        return pl.col(column).cast(pl.Datetime("us")), None
-    return pl.col(column).cast(pl.Datetime("us", zone)).dt.convert_time_zone("UTC"), zone
+    return utc_instants(pl.col(column), dtype), dtype
 
 
-def _same_zone_kind(left: Source, left_column: str, left_zone: str | None,
-                    right: Source, right_column: str, right_zone: str | None) -> None:
-    if (left_zone is None) == (right_zone is None):
+def _same_zone_kind(left: Source, left_column: str, left_dtype: pl.DataType,
+                    right: Source, right_column: str, right_dtype: pl.DataType) -> None:
+    """The zone policy of `_time`, worded for two columns that may be of one table."""
+    if not mixes_zones(left_dtype, right_dtype):
         return
-    naive, aware = ((left, left_column), (right, right_column)) if left_zone is None else (
+    naive, aware = ((left, left_column), (right, right_column)) if zone_of(left_dtype) is None else (
         (right, right_column), (left, left_column))
     raise SkewcheckInputError(
         f"{naive[1]!r} in {naive[0].label} is timezone-naive but {aware[1]!r} in {aware[0].label} is "
-        f"timezone-aware ({left_zone or right_zone}); skewcheck will not guess the zone: make both aware "
+        f"timezone-aware ({zone_of(left_dtype) or zone_of(right_dtype)}); skewcheck will not guess the zone: make both aware "
         "(e.g. UTC) or both naive"
     )
 
@@ -330,7 +199,7 @@ def _time_examples(rows: pl.DataFrame, column: str, keys: list[str]) -> tuple[Pi
 
 def _recompute(
     train: Source, frame: pl.DataFrame, features_source: Any, keys: list[str], event_time: str,
-    event_zone: str | None, feature_times: list[str], source_time: str | None, ttl: timedelta | None,
+    event_dtype: pl.DataType, feature_times: list[str], source_time: str | None, ttl: timedelta | None,
     examples: int,
 ) -> dict[str, Any]:
     source = load(features_source, role="features source")
@@ -342,8 +211,8 @@ def _recompute(
             )
         source_time = feature_times[0]
     key_casts = join_columns(train, source, keys, None)
-    time_cast, zone = _time_cast(source, source_time, "timestamp", "source_time")
-    _same_zone_kind(train, event_time, event_zone, source, source_time, zone)
+    time_cast, dtype = _time_cast(source, source_time, "timestamp", "source_time")
+    _same_zone_kind(train, event_time, event_dtype, source, source_time, dtype)
     reserved = {*keys, event_time, *feature_times, source_time}
     names = [c for c in train.schema.names() if c in source.schema and c not in reserved]
     if not names:
@@ -403,125 +272,3 @@ def _compare_values(joined: pl.DataFrame, name: str, keys: list[str], examples: 
             for r in wrong.iter_rows(named=True)
         ),
     )
-
-
-# --- rendering ---------------------------------------------------------------------------------
-
-
-def _example_dict(example: PitExample) -> dict[str, Any]:
-    data = {"row": example.row, "key": {k: _json_value(v) for k, v in example.key.items()},
-            "event_time": _json_value(example.event_time)}
-    if example.feature_time is not None:
-        data["feature_time"] = _json_value(example.feature_time)
-    else:
-        data["training"], data["correct"] = _json_value(example.training), _json_value(example.correct)
-    return data
-
-
-def _duration(delta: timedelta | None) -> str:
-    """A duration for people: '3d 4h', '45m', '-2h 5m'."""
-    if delta is None:
-        return "-"
-    sign, seconds = ("-" if delta < timedelta(0) else ""), abs(delta.total_seconds())
-    parts = [(int(seconds // 86_400), "d"), (int(seconds % 86_400 // 3600), "h"), (int(seconds % 3600 // 60), "m"),
-             (round(seconds % 60, 3), "s")]
-    shown = [f"{n:g}{unit}" for n, unit in parts if n][:2]
-    return sign + (" ".join(shown) if shown else "0s")
-
-
-def _key_text(example: PitExample) -> str:
-    key = ", ".join(f"{k}={v}" for k, v in example.key.items())
-    return key or f"row {example.row}"
-
-
-def _recompute_rule(report: PitReport) -> str:
-    within = f" within {_duration(report.ttl)}" if report.ttl is not None else ""
-    return (f"the row with the latest source {report.source_time!r} at or before the training's "
-            f"{report.event_time!r}{within}, per "
-            f"{', '.join(report.keys)}; {report.unmatched:,} rows have none")
-
-
-def _heading(report: PitReport) -> tuple[str, str]:
-    verdict = "PASSED" if report.passed else "LEAKAGE FOUND"
-    details = f"{report.training}: {report.rows:,} rows, event time {report.event_time!r}"
-    if report.keys:
-        details += f", keys {', '.join(report.keys)}"
-    if report.ttl is not None:
-        details += f", ttl {_duration(report.ttl)}"
-    return verdict, details
-
-
-def summary_renderable(report: PitReport):
-    """A heading, a table per check and the examples, for a rich Console."""
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    verdict, details = _heading(report)
-    parts: list = [Text.assemble("skewcheck pit: ", (verdict, "bold green" if report.passed else "bold red"),
-                                 "  ", (details, "dim"))]
-    table = Table(show_edge=False, pad_edge=False, header_style="bold")
-    for column in ("feature time", "from the future", "max lead", "older than ttl", "missing"):
-        table.add_column(column, justify="left" if column == "feature time" else "right", no_wrap=True)
-    for check in report.checks:
-        future = Text(f"{check.future:,} ({check.future / max(check.rows, 1):.1%})",
-                      style="bold red" if check.future else "green")
-        stale = "-" if report.ttl is None else f"{check.stale:,}"
-        table.add_row(check.column, future, _duration(check.max_lead) if check.future else "-", stale,
-                      f"{check.missing:,}")
-    parts.append(table)
-    for check in report.checks:
-        for label, rows in (("from the future", check.future_examples), ("older than ttl", check.stale_examples)):
-            for e in rows:
-                parts.append(Text(f"  {check.column} {label}: {_key_text(e)}, event {e.event_time}, "
-                                  f"feature {e.feature_time} ({_duration(e.feature_time - e.event_time)})",
-                                  style="red" if label == "from the future" else "yellow"))
-    if report.source is not None:
-        parts.append(Text(f"point-in-time values from {report.source}:\n  {_recompute_rule(report)}"))
-        values = Table(show_edge=False, pad_edge=False, header_style="bold")
-        for column in ("feature", "compared", "differ from point-in-time"):
-            values.add_column(column, justify="left" if column == "feature" else "right", no_wrap=True)
-        for f in report.recomputed:
-            differ = Text(f"{f.mismatched:,} ({f.mismatched / max(f.compared, 1):.1%})",
-                          style="bold red" if f.mismatched else "green")
-            values.add_row(f.name, f"{f.compared:,}", differ)
-        parts.append(values)
-        for f in report.recomputed:
-            for e in f.examples:
-                parts.append(Text(f"  {f.name}: {_key_text(e)}, event {e.event_time}: training {e.training!r}, "
-                                  f"point-in-time {e.correct!r}", style="red"))
-    for warning in report.warnings:
-        parts.append(Text(f"warning: {warning}", style="yellow"))
-    return Group(*parts)
-
-
-def render_html(report: PitReport) -> str:
-    """A self-contained HTML fragment for notebooks."""
-    verdict, details = _heading(report)
-    colour = "#1a7f37" if report.passed else "#cf222e"
-    rows = "".join(
-        f"<tr><td>{escape(c.column)}</td><td>{c.future:,}</td><td>{escape(_duration(c.max_lead) if c.future else '-')}"
-        f"</td><td>{'-' if report.ttl is None else f'{c.stale:,}'}</td><td>{c.missing:,}</td></tr>"
-        for c in report.checks
-    )
-    html = [
-        (f"<div class='skewcheck-pit'><p><b>skewcheck pit: <span style='color:{colour}'>{verdict}</span></b> "
-         f"<span style='color:#666'>{escape(details)}</span></p>"),
-        ("<table><tr><th>feature time</th><th>from the future</th><th>max lead</th><th>older than ttl</th>"
-         f"<th>missing</th></tr>{rows}</table>"),
-    ]
-    examples = [
-        f"<li>{escape(c.column)}: {escape(_key_text(e))}, event {escape(str(e.event_time))}, feature "
-        f"{escape(str(e.feature_time))}</li>"
-        for c in report.checks for e in c.future_examples
-    ]
-    if examples:
-        html.append(f"<p>From the future:</p><ul>{''.join(examples)}</ul>")
-    if report.source is not None:
-        values = "".join(f"<tr><td>{escape(f.name)}</td><td>{f.compared:,}</td><td>{f.mismatched:,}</td></tr>"
-                         for f in report.recomputed)
-        html.append(f"<p>Point-in-time values from {escape(report.source)}: {escape(_recompute_rule(report))}</p>"
-                    f"<table><tr><th>feature</th><th>compared</th><th>differ from point-in-time</th></tr>{values}</table>")
-    html.extend(f"<p style='color:#9a6700'>warning: {escape(w)}</p>" for w in report.warnings)
-    html.append("</div>")
-    return "".join(html)

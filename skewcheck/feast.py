@@ -23,16 +23,23 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from feast import FeatureStore
-from feast.types import Bool, Float32, Float64, Int32, Int64, String
+
+try:
+    from feast import FeatureStore
+    from feast.types import Bool, Float32, Float64, Int32, Int64, String
+except ImportError as missing:  # the core never needs Feast; this adapter is the `feast` extra
+    raise ImportError(
+        'skewcheck.feast needs Feast, which is not installed: pip install "skewcheck[feast]"'
+    ) from missing
 
 from ._compare import compare
 from ._errors import SkewcheckInputError
 from ._io import load
-from ._report import SkewReport
+from ._model import SkewReport
 from ._serve import serve
 from ._serve_log import LOG_TIMESTAMP, ServedFeatureLog, read_log
 from ._settings import check_feast
+from ._time import utc_instants
 
 __all__ = ["ServedFeatureLog", "compare_logged", "compare_store", "open_store", "read_log", "serve"]
 
@@ -341,13 +348,9 @@ def _read_rows(data: Any, label: str, required: list[str], timestamp: str) -> pl
 
 
 def _utc(column: pl.Expr, dtype: pl.Datetime) -> pl.Expr:
-    """The same instants as a UTC-aware microsecond column; naive values are taken as UTC."""
-    aware = (
-        column.dt.replace_time_zone("UTC")
-        if dtype.time_zone is None
-        else column.dt.convert_time_zone("UTC")
-    )
-    return aware.cast(UTC_US)
+    """The same instants as a UTC-aware microsecond column; naive values are read as UTC, as Feast
+    reads them (`feast.utils.make_df_tzaware`)."""
+    return utc_instants(column, dtype, naive_zone="UTC")
 
 
 def _offline_values(

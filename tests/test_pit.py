@@ -15,11 +15,9 @@ FEATURES = ["purchases_30d", "days_since_last_purchase", "avg_amount_30d"]
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory):
+def shop(shop_paths):
     """The course's labels and daily user_stats (a quarter of the users), and training sets built from them."""
-    from data.generate import generate
-
-    paths = generate(tmp_path_factory.mktemp("shop"), scale=0.25)
+    paths = shop_paths
     labels = pl.read_parquet(paths["labels.parquet"])
     stats = pl.read_parquet(paths["user_stats.parquet"]).select("user_id", "event_timestamp", *FEATURES)
     table = stats.rename({"event_timestamp": "feature_timestamp"})

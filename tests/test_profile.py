@@ -173,7 +173,7 @@ def test_merged_summary_stays_within_its_rank_error():
 
 
 def test_categories_beyond_the_cap_go_to_other(monkeypatch):
-    monkeypatch.setattr("skewcheck._profile.CATEGORY_CAP", 2)
+    monkeypatch.setattr("skewcheck._profile.sketch.CATEGORY_CAP", 2)
     p = profile(pl.DataFrame({"c": ["a"] * 5 + ["b"] * 3 + ["c"] * 2 + ["d"]}))
     assert p["c"].categories == (("a", 5), ("b", 3)) and p["c"].other == 3
     merged = p.merge(profile(pl.DataFrame({"c": ["c"] * 4})))["c"]
@@ -308,11 +308,8 @@ def test_binned_tests_on_the_profile_grid_agree_on_clear_cases(test):
         assert any("fixed bins" in note for note in from_profile["spend"].notes)
 
 
-def test_profile_path_and_course_data(tmp_path):
-    from data.generate import generate
-
-    paths = generate(tmp_path / "shop", scale=0.25)
-    offline, online = paths["offline_features.parquet"], paths["serving_log.parquet"]
+def test_profile_path_and_course_data(tmp_path, shop_paths):
+    offline, online = shop_paths["offline_features.parquet"], shop_paths["serving_log.parquet"]
     profile(offline).to_json(tmp_path / "offline.json")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", skewcheck.SkewcheckWarning)

@@ -287,7 +287,7 @@ def test_html_of_huge_strings_is_fast_bounded_and_quiet():
 @pytest.mark.filterwarnings("ignore::skewcheck.SkewcheckWarning")
 def test_ctrl_c_cancels_the_queued_features(monkeypatch):
     """Ctrl-C exited only once every queued feature had been compared (14 s on a wide input)."""
-    from skewcheck import _compare
+    from skewcheck import _compare, _run
 
     calls = []
 
@@ -298,12 +298,12 @@ def test_ctrl_c_cancels_the_queued_features(monkeypatch):
         time.sleep(0.02)
         return real(name, *args)
 
-    real = _compare._compare_feature
-    monkeypatch.setattr(_compare, "_compare_feature", slow_feature)
+    real = _compare.judge
+    monkeypatch.setattr(_compare, "judge", slow_feature)
     wide = pl.DataFrame({"k": range(10), **{f"f{i}": [float(i)] * 10 for i in range(300)}})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(KeyboardInterrupt):
             skewcheck.compare(wide, wide, keys="k", diagnose=False)
     time.sleep(0.2)  # let the threads that were running finish
-    assert len(calls) < 3 + 2 * _compare.WORKERS, len(calls)
+    assert len(calls) < 3 + 2 * _run.WORKERS, len(calls)

@@ -1,4 +1,4 @@
-"""The HTML report: one self-contained page (inline CSS, plots as embedded PNG).
+"""The HTML reports: one self-contained page (inline CSS, plots as embedded PNG).
 
 Plots use matplotlib's object API (`Figure`), never pyplot, so rendering a report does not
 touch the caller's matplotlib state.
@@ -8,14 +8,28 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 from html import escape
+from pathlib import Path
 
-from ._report import FeatureResult, SkewReport, Verdict
-from ._terminal import counts_line
+from .._io import write_atomically
+from .._model import Cause, FeatureResult, PitReport, SkewReport, Verdict
+from .cells import (
+    cause,
+    counts_line,
+    duration,
+    key_text,
+    mismatched,
+    outcome,
+    pit_heading,
+    recompute_rule,
+    statistic,
+)
 
 VERDICT_LABEL = {Verdict.SKEW: "SKEW", Verdict.DRIFT: "drift", Verdict.OK: "ok"}
 
-# Plots are drawn for the skewed features, most skewed first, up to this many.
+# Figures are drawn for the flagged features (skewed, then drifted), most skewed first, up to this
+# many: a report of hundreds of skewed features stays a few MB. Clean features are in the table only.
 MAX_PLOTTED_FEATURES = 30
 OFFLINE_COLOUR, ONLINE_COLOUR = "#1f77b4", "#ff7f0e"
 # Pairs spanning more than this ratio are drawn on log axes, so a scale bug shows as a parallel line.
@@ -35,35 +49,53 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;
 .skewcheck .drift{color:#a05a00;font-weight:600}
 .skewcheck .verdict{font-size:1.2rem;font-weight:700}
 .skewcheck .feature{border-top:2px solid #eee;margin-top:1.5rem;padding-top:.5rem}
-.skewcheck .muted{color:#666}.skewcheck img{max-width:100%}
+.skewcheck .muted{color:#666}.skewcheck img{max-width:100%;height:auto}
+.skewcheck .wide{overflow-x:auto;max-width:100%}
 """
 
 
-def render_html(report: SkewReport, *, full_page: bool = True) -> str:
-    """The report as HTML: a whole page, or a fragment for notebook display."""
+def skew_report_html(report: SkewReport, path: str | os.PathLike | None = None) -> str:
+    """The comparison as a whole page; written atomically to `path` when given."""
+    return _written(_page(f"skewcheck report: {report.online_label}", skew_report_fragment(report)), path)
+
+
+def pit_report_html(report: PitReport, path: str | os.PathLike | None = None) -> str:
+    """The audit as a whole page; written atomically to `path` when given."""
+    return _written("<!DOCTYPE html><html><head><meta charset='utf-8'><title>skewcheck pit</title></head><body>"
+                    f"{pit_report_fragment(report)}</body></html>\n", path)
+
+
+def _written(text: str, path: str | os.PathLike | None) -> str:
+    if path is not None:
+        write_atomically(Path(path), text)
+    return text
+
+
+def skew_report_fragment(report: SkewReport) -> str:
+    """The comparison as an HTML fragment (also the notebook display)."""
+    anchors = _anchors(report)
     body = "\n".join(
         [
             _heading(report),
             _rows(report),
-            _summary_table(report),
-            *(_feature_section(f, report) for f in (report.skewed + report.drifted)[:MAX_PLOTTED_FEATURES]),
+            _summary_table(report, anchors),
+            *(_feature_section(f, index < MAX_PLOTTED_FEATURES, anchors[id(f)])
+              for index, f in enumerate(report.skewed + report.drifted)),
             _settings(report),
         ]
     )
-    fragment = f'<div class="skewcheck"><style>{STYLE}</style>{body}</div>'
-    if not full_page:
-        return fragment
+    return f'<div class="skewcheck"><style>{STYLE}</style>{body}</div>'
+
+
+def _page(title: str, fragment: str) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>skewcheck report: {escape(report.online_label)}</title></head>\n<body>{fragment}</body></html>\n"
+        f"<title>{escape(title)}</title></head>\n<body>{fragment}</body></html>\n"
     )
 
 
 def _heading(report: SkewReport) -> str:
-    if report.passed:
-        verdict = '<span class="ok">PASSED</span>'
-    else:
-        verdict = f'<span class="skew">{"SKEW" if report.skewed or not report.drifted else "DRIFT"} FOUND</span>'
+    verdict = f'<span class="{"ok" if report.passed else "skew"}">{outcome(report)}</span>'
     return (
         f'<h2>skewcheck report</h2><p class="verdict">{verdict}: {escape(counts_line(report))}</p>'
         f'<p class="muted">offline: {escape(report.offline_label)}<br>online: {escape(report.online_label)}</p>'
@@ -89,7 +121,7 @@ def _rows(report: SkewReport) -> str:
     return f"<h3>Rows joined on {escape(on)}</h3><table>{table}</table>{diagnosis}"
 
 
-def _summary_table(report: SkewReport) -> str:
+def _summary_table(report: SkewReport, anchors: dict[int, str]) -> str:
     head = "".join(
         f"<th>{h}</th>"
         for h in ("feature", "verdict", "cause", "mismatched", "test", "statistic", "threshold", "nulls off/on", "dtype")
@@ -97,34 +129,47 @@ def _summary_table(report: SkewReport) -> str:
     rows = []
     for f in report.features:
         verdict = f'<span class="{f.verdict.value}">{VERDICT_LABEL[f.verdict]}</span>'
-        cause = escape(f.diagnosis.cause.value) if f.diagnosis else escape(", ".join(r.value for r in f.reasons) or "-")
-        mismatched = f"{f.values.mismatched:,} ({f.values.mismatch_rate:.1%})" if f.values else "-"
-        test, statistic, threshold = "-", "-", "-"
+        name = escape(f.name)
+        if id(f) in anchors:
+            name = f'<a href="#{anchors[id(f)]}">{name}</a>'
+        test, shown, threshold = "-", "-", "-"
         if f.distribution is not None:
-            d = f.distribution
-            test = escape(d.test)
-            statistic = f"p={d.p_value:.3g}" if d.p_value is not None else f"{d.statistic:.4g}"
-            threshold = f"{d.threshold:g}"
+            test, shown, threshold = escape(f.distribution.test), statistic(f.distribution, 4), f"{f.distribution.threshold:g}"
         dtype = escape(f"{f.dtype_offline} / {f.dtype_online}" if f.dtype_offline != f.dtype_online else str(f.dtype_offline))
         rows.append(
-            f"<tr><td>{escape(f.name)}</td><td>{verdict}</td><td>{cause}</td><td class='num'>{mismatched}</td>"
-            f"<td>{test}</td><td class='num'>{statistic}</td><td class='num'>{threshold}</td>"
+            f"<tr><td>{name}</td><td>{verdict}</td><td>{escape(cause(f))}</td><td class='num'>{mismatched(f)}</td>"
+            f"<td>{test}</td><td class='num'>{shown}</td><td class='num'>{threshold}</td>"
             f"<td class='num'>{f.nulls.offline_rate:.1%} / {f.nulls.online_rate:.1%}</td><td>{dtype}</td></tr>"
         )
-    return f"<h3>Features, most skewed first</h3><table><tr>{head}</tr>{''.join(rows)}</table>"
+    return f"<h3>Features, most skewed first</h3><div class='wide'><table><tr>{head}</tr>{''.join(rows)}</table></div>"
 
 
-def _feature_section(feature: FeatureResult, report: SkewReport) -> str:
+def _anchors(report: SkewReport) -> dict[int, str]:
+    """The section id of each flagged feature (by object id): its position in the report, since
+    names may hold any character."""
+    return {id(f): f"feature-{i}" for i, f in enumerate(report.features) if f.verdict is not Verdict.OK}
+
+
+def _feature_section(feature: FeatureResult, plotted: bool, anchor: str) -> str:
     label = "skewed" if feature.skewed else "drifted"
-    parts = [f'<div class="feature"><h3>{escape(feature.name)} <span class="{feature.verdict.value}">{label}</span></h3>']
+    parts = [(f'<div class="feature" id="{anchor}"><h3>{escape(feature.name)} '
+              f'<span class="{feature.verdict.value}">{label}</span></h3>')]
     if feature.diagnosis is not None:
         detail = _short(feature.diagnosis.detail, DETAIL_CHARS)
         parts.append(f"<p><b>{escape(feature.diagnosis.cause.value)}</b>: {escape(detail)}</p>")
     parts.append(f"<p class='muted'>flagged by: {escape(', '.join(r.value for r in feature.reasons))}</p>")
     parts.extend(f"<p class='muted'>{escape(note)}</p>" for note in feature.notes)
-    plot = _plot(feature)
-    if plot:
-        parts.append(f'<img alt="{escape(feature.name)} plots" src="data:image/png;base64,{plot}">')
+    if not plotted:
+        parts.append(f"<p class='muted'>no figures: only the {MAX_PLOTTED_FEATURES} most skewed features get them</p>")
+    else:
+        try:
+            plot = _plot(feature)
+        except Exception as error:  # noqa: BLE001 -- whatever matplotlib raises, a figure must not cost the report
+            parts.append(f"<p class='skew'>the figures could not be drawn ({escape(type(error).__name__)}: "
+                         f"{escape(_short(str(error)))})</p>")
+        else:
+            if plot:
+                parts.append(f'<img alt="{escape(feature.name)} figures" src="data:image/png;base64,{plot}">')
     if feature.values is not None and feature.values.examples:
         head = "".join(f"<th>{escape(k)}</th>" for k in feature.values.examples[0].key) + "<th>offline</th><th>online</th>"
         rows = "".join(
@@ -144,9 +189,10 @@ def _feature_section(feature: FeatureResult, report: SkewReport) -> str:
 
 
 def _plot(feature: FeatureResult) -> str | None:
-    """Overlaid distributions, and offline-vs-online pairs when rows were joined, as base64 PNG."""
+    """Overlaid distributions, and the residuals of the joined pairs when values mismatch, as base64 PNG."""
     hist = feature.histogram
-    sample = feature.values.sample if feature.values is not None else ()
+    values = feature.values
+    sample = values.sample if values is not None and values.mismatched else ()
     panels = (hist is not None) + bool(sample)
     if not panels:
         return None
@@ -157,7 +203,8 @@ def _plot(feature: FeatureResult) -> str | None:
     if hist is not None:
         _draw_histogram(axes[0], hist)
     if sample:
-        _draw_pairs(axes[-1], sample)
+        scale = feature.diagnosis is not None and feature.diagnosis.cause is Cause.SCALE
+        _draw_residuals(axes[-1], sample, ratio=scale)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=80)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -181,19 +228,22 @@ def _draw_histogram(ax, hist) -> None:
     ax.legend()
 
 
-def _draw_pairs(ax, sample) -> None:
-    xs = [p[0] for p in sample]
-    ys = [p[1] for p in sample]
-    low, high = min(xs + ys), max(xs + ys)
-    ax.plot([low, high], [low, high], color="#999", linewidth=1, label="online = offline")
+def _draw_residuals(ax, sample, *, ratio: bool) -> None:
+    """online - offline against offline (online / offline for a scale bug): rounding shows as
+    steps, an offset as a constant, a scale as a level line, agreeing pairs on zero (or one)."""
+    pairs = [(x, y) for x, y in sample if not ratio or x != 0]
+    xs = [x for x, _ in pairs]
+    ys = [y / x if ratio else y - x for x, y in pairs]
+    ax.axhline(1.0 if ratio else 0.0, color="#999", linewidth=1, label="online = offline")
     ax.scatter(xs, ys, s=10, color=ONLINE_COLOUR, alpha=0.7)
-    positive = [v for v in xs + ys if v > 0]
-    if len(positive) == len(xs + ys) and max(positive) / min(positive) > LOG_SCALE_SPAN:
+    positive = [x for x in xs if x > 0]
+    if positive and len(positive) == len(xs) and max(positive) / min(positive) > LOG_SCALE_SPAN:
         ax.set_xscale("log")
+    if ratio and ys and all(y > 0 for y in ys) and max(ys) / min(ys) > LOG_SCALE_SPAN:
         ax.set_yscale("log")
     ax.set_xlabel("offline value")
-    ax.set_ylabel("online value")
-    ax.set_title("joined pairs")
+    ax.set_ylabel("online / offline" if ratio else "online - offline")
+    ax.set_title("residuals of the joined pairs")
     ax.legend()
 
 
@@ -210,3 +260,35 @@ def _shares(counts) -> list[float]:
 def _settings(report: SkewReport) -> str:
     items = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in report.settings.items())
     return f"<h3>Settings</h3><table>{items}</table>"
+
+
+def pit_report_fragment(report: PitReport) -> str:
+    """The audit as an HTML fragment (also the notebook display)."""
+    verdict, details = pit_heading(report)
+    colour = "#1a7f37" if report.passed else "#cf222e"
+    rows = "".join(
+        f"<tr><td>{escape(c.column)}</td><td>{c.future:,}</td><td>{escape(duration(c.max_lead) if c.future else '-')}"
+        f"</td><td>{'-' if report.ttl is None else f'{c.stale:,}'}</td><td>{c.missing:,}</td></tr>"
+        for c in report.checks
+    )
+    html = [
+        (f"<div class='skewcheck-pit'><p><b>skewcheck pit: <span style='color:{colour}'>{verdict}</span></b> "
+         f"<span style='color:#666'>{escape(details)}</span></p>"),
+        ("<table><tr><th>feature time</th><th>from the future</th><th>max lead</th><th>older than ttl</th>"
+         f"<th>missing</th></tr>{rows}</table>"),
+    ]
+    examples = [
+        f"<li>{escape(c.column)}: {escape(key_text(e))}, event {escape(str(e.event_time))}, feature "
+        f"{escape(str(e.feature_time))}</li>"
+        for c in report.checks for e in c.future_examples
+    ]
+    if examples:
+        html.append(f"<p>From the future:</p><ul>{''.join(examples)}</ul>")
+    if report.source is not None:
+        values = "".join(f"<tr><td>{escape(f.name)}</td><td>{f.compared:,}</td><td>{f.mismatched:,}</td></tr>"
+                         for f in report.recomputed)
+        html.append(f"<p>Point-in-time values from {escape(report.source)}: {escape(recompute_rule(report))}</p>"
+                    f"<table><tr><th>feature</th><th>compared</th><th>differ from point-in-time</th></tr>{values}</table>")
+    html.extend(f"<p style='color:#9a6700'>warning: {escape(w)}</p>" for w in report.warnings)
+    html.append("</div>")
+    return "".join(html)

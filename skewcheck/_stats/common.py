@@ -1,0 +1,119 @@
+"""What the statistics share: kinds, thresholds, and the checks and conversions of a sample."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from types import MappingProxyType
+
+import numpy as np
+import polars as pl
+
+from .._errors import SkewcheckWarning
+
+KINDS = ("numeric", "categorical")
+
+DEFAULT_THRESHOLDS: Mapping[str, float] = MappingProxyType(
+    {
+        # p-value: Evidently's ks_stat_test.default_threshold (drift when p <= 0.05).
+        "ks": 0.05,
+        # Distance: Evidently's wasserstein_stat_test.default_threshold (normed by the std).
+        "wasserstein": 0.1,
+        # Distance: Evidently's jensenshannon_stat_test.default_threshold.
+        "jensenshannon": 0.1,
+        # p-value: Evidently's chi_stat_test and z_stat_test set none, so they inherit
+        # StatTest.default_threshold = 0.05 (drift when p < 0.05).
+        "chisquare": 0.05,
+        # Distance: Evidently's psi_stat_test.default_threshold.
+        "psi": 0.1,
+        # Distance: not in Evidently. TFDV's L-infinity check (InfinityNorm) has the same
+        # definition but makes the user choose the threshold; 0.1 matches the distances above.
+        "linf": 0.1,
+    }
+)
+
+
+# Rows of each sample looked at before counting all distinct values (see count_unique).
+_PROBE_ROWS = 10_000
+
+
+def count_unique(values: pl.Series, *, limit: int) -> int:
+    """Number of distinct values, or `limit` if a first look already finds that many.
+
+    Counting the distinct values of a million floats takes ~50 ms; callers only ask whether
+    there are more than a handful, which the first rows usually settle.
+    """
+    if values.head(_PROBE_ROWS).n_unique() >= limit:
+        return limit
+    return values.n_unique()
+
+
+def aligned(offline: pl.Series, online: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """Both samples with one dtype: unchanged, both Float64 if numeric, else both String."""
+    if offline.dtype == online.dtype:
+        return offline, online
+    common = pl.Float64 if offline.dtype.is_numeric() and online.dtype.is_numeric() else pl.String
+    return offline.cast(common), online.cast(common)
+
+
+def floats(values: pl.Series) -> np.ndarray:
+    """A numeric sample as a float64 NumPy array (no copy when it already is Float64)."""
+    require_numeric(values)
+    return values.cast(pl.Float64).to_numpy()
+
+
+def sorted_floats(values: pl.Series) -> np.ndarray:
+    """The sample sorted, as float64. A writable array from polars is already a copy (of
+    several chunks): it is sorted in place, sparing a second copy of a large column."""
+    array = floats(values)
+    if array.flags.writeable:
+        array.sort()
+        return array
+    return np.sort(array)
+
+
+def require_numeric(values: pl.Series) -> None:
+    if not values.dtype.is_numeric():
+        raise ValueError(
+            f"a numeric feature needs integer or float values, got dtype {values.dtype}"
+        )
+
+
+def check_kind(kind: str, *samples: pl.Series) -> None:
+    """Raise ValueError for an unknown kind, or for non-numeric samples of a numeric kind."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}: expected one of {', '.join(KINDS)}")
+    if kind == "numeric":
+        for values in samples:
+            require_numeric(values)
+
+
+def warn_if_empty(offline: pl.Series, online: pl.Series) -> bool:
+    """Warn and return True if a sample is empty (the statistic is then NaN)."""
+    empty = [
+        name for name, values in (("offline", offline), ("online", online)) if values.is_empty()
+    ]
+    if empty:
+        warnings.warn(
+            f"{' and '.join(empty)} sample{'s are' if len(empty) == 2 else ' is'} empty: "
+            "no distribution to compare, statistic is NaN and no drift is reported",
+            SkewcheckWarning,
+            stacklevel=3,
+        )
+    return bool(empty)
+
+
+def warn_if_constant(offline: pl.Series, online: pl.Series) -> None:
+    """Warn if a (non-empty) sample holds a single distinct value."""
+    constant = [
+        f"{name} sample holds only {values[0]!r}"
+        for name, values in (("offline", offline), ("online", online))
+        if bool((values == values[0]).all())
+    ]
+    if constant:
+        warnings.warn(
+            f"constant feature: {' and the '.join(constant)}; the statistic is defined "
+            "but says little about the distributions",
+            SkewcheckWarning,
+            stacklevel=3,
+        )
