@@ -32,7 +32,12 @@ data: $(DATA)
 $(DATA): $(STAMP) data/generate.py
 	$(BIN)/python data/generate.py
 
+# Python sources that ruff checks and formats (notebooks are checked by nbval instead).
+LINTED := skewcheck tests grading benchmarks scripts data nbgrader_config.py
+
 test: $(STAMP) $(DATA)
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(WITH_REDIS) $(BIN)/python -m pytest tests notebooks solutions $(NBVAL)
 
 lab: $(STAMP) $(DATA)

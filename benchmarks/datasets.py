@@ -33,8 +33,13 @@ COMPRESSION = "snappy"
 # Integer features (index 3, 7, 11, ...) are shifted by a whole number, so they stay integers.
 DRIFTED = {2: ("shift", 0.5), 5: ("stretch", 1.5), 8: ("shift", 0.3), 11: ("shift", 0.5), 13: ("stretch", 0.6)}
 # Row-level skews planted in the online copy, by feature index.
-PLANTED = {0: "scale x100 on 3% of rows", 1: "rounded to 1 decimal", 2: "float32 round-trip",
-           3: "null served as -1", 4: "stale: the entity's previous value"}
+PLANTED = {
+    0: "scale x100 on 3% of rows",
+    1: "rounded to 1 decimal",
+    2: "float32 round-trip",
+    3: "null served as -1",
+    4: "stale: the entity's previous value",
+}
 SCALED_SHARE = 0.03
 NULL_SHARE = 0.05
 UNLOGGED_SHARE = 0.01
@@ -143,11 +148,13 @@ def _rows_frames(rows: int, features: int, seed: int) -> tuple[pl.DataFrame, pl.
     row = np.arange(rows)
     start = np.datetime64("2026-01-01T00:00:00", "us")
     hours = (row % ROWS_PER_ENTITY) * 24 + row // ROWS_PER_ENTITY % 24
-    offline = pl.DataFrame({
-        "id": row // ROWS_PER_ENTITY,
-        "ts": pl.Series(start + hours.astype("timedelta64[h]")).dt.replace_time_zone("UTC"),
-        **{feature_name(i): _sample(rng, i, rows) for i in range(features)},
-    })
+    offline = pl.DataFrame(
+        {
+            "id": row // ROWS_PER_ENTITY,
+            "ts": pl.Series(start + hours.astype("timedelta64[h]")).dt.replace_time_zone("UTC"),
+            **{feature_name(i): _sample(rng, i, rows) for i in range(features)},
+        }
+    )
     nulls = pl.Series(rng.random(rows) < NULL_SHARE)
     offline = offline.with_columns(pl.when(nulls).then(None).otherwise(pl.col(feature_name(3))).alias(feature_name(3)))
 

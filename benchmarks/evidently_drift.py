@@ -30,8 +30,12 @@ def drift_by_column(snapshot: dict) -> dict:
     for metric in snapshot["metrics"]:
         config = metric["config"]
         if config["type"] == VALUE_DRIFT:
-            columns[config["column"]] = {"method": config["method"], "score": metric["value"],
-                                         "threshold": config["threshold"], "drifted": None}
+            columns[config["column"]] = {
+                "method": config["method"],
+                "score": metric["value"],
+                "threshold": config["threshold"],
+                "drifted": None,
+            }
         elif config["type"] == DRIFTED_COUNT:
             drifted_count = int(metric["value"]["count"])
     for test in snapshot["tests"]:

@@ -137,19 +137,28 @@ def warm(pair: datasets.Pair) -> None:
 def bench_distribution(work: Path, rows: int, features: int, full: bool) -> Result:
     pair = datasets.distribution_pair(work, rows, features)
     warm(pair)
-    ours_json, theirs_json = (work / f"{tool}_distribution_r{rows}_f{features}.json" for tool in ("skewcheck", "evidently"))
-    ours = checked(measure([SKEWCHECK, "compare", *map(str, pair.paths), "--json", str(ours_json)]),
-                   "skewcheck compare", ok=(0, 1))
+    ours_json, theirs_json = (
+        work / f"{tool}_distribution_r{rows}_f{features}.json" for tool in ("skewcheck", "evidently")
+    )
+    ours = checked(
+        measure([SKEWCHECK, "compare", *map(str, pair.paths), "--json", str(ours_json)]), "skewcheck compare", ok=(0, 1)
+    )
     theirs = checked(measure([*EVIDENTLY, *map(str, pair.paths), str(theirs_json)]), "Evidently", ok=(0,))
     agreement = agree(json.loads(ours_json.read_text()), json.loads(theirs_json.read_text()), features)
     speed, memory = theirs.seconds / ours.seconds, ours.peak_mb / theirs.peak_mb
     return Result(
-        item="distribution", rows=rows,
+        item="distribution",
+        rows=rows,
         target=f">= {MIN_SPEEDUP:g}x faster, <= {MAX_MEMORY_SHARE:g}x memory",
-        skewcheck_s=ours.seconds, skewcheck_mb=ours.peak_mb, peer_s=theirs.seconds, peer_mb=theirs.peak_mb,
-        speed_ratio=speed, memory_ratio=memory,
+        skewcheck_s=ours.seconds,
+        skewcheck_mb=ours.peak_mb,
+        peer_s=theirs.seconds,
+        peer_mb=theirs.peak_mb,
+        speed_ratio=speed,
+        memory_ratio=memory,
         met=(speed >= MIN_SPEEDUP and memory <= MAX_MEMORY_SHARE) if full else None,
-        note="peer: Evidently DataDriftPreset", details={"agreement": agreement},
+        note="peer: Evidently DataDriftPreset",
+        details={"agreement": agreement},
     )
 
 
@@ -169,9 +178,13 @@ def agree(report: dict, evidently: dict, n_features: int) -> dict:
         difference = abs(mine["statistic"] - peer["score"]) / max(abs(peer["score"]), sys.float_info.min)
         if not difference <= AGREEMENT_RTOL:
             problems.append(f"{name}: skewcheck {mine['statistic']!r}, Evidently {peer['score']!r}")
-        features[name] = {"skewcheck": mine["statistic"], "evidently": peer["score"],
-                          "relative_difference": difference,
-                          "drifted_skewcheck": mine["drifted"], "drifted_evidently": peer["drifted"]}
+        features[name] = {
+            "skewcheck": mine["statistic"],
+            "evidently": peer["score"],
+            "relative_difference": difference,
+            "drifted_skewcheck": mine["drifted"],
+            "drifted_evidently": peer["drifted"],
+        }
     drifted_ours = sorted(n for n, f in features.items() if f["drifted_skewcheck"])
     drifted_theirs = sorted(n for n, f in features.items() if f["drifted_evidently"])
     if drifted_ours != drifted_theirs:
@@ -179,10 +192,14 @@ def agree(report: dict, evidently: dict, n_features: int) -> dict:
     if evidently["drifted_count"] != len(drifted_theirs):
         problems.append(f"Evidently counts {evidently['drifted_count']} drifted columns but flags {drifted_theirs}")
     return {
-        "passed": not problems, "problems": problems, "relative_tolerance": AGREEMENT_RTOL,
+        "passed": not problems,
+        "problems": problems,
+        "relative_tolerance": AGREEMENT_RTOL,
         "max_relative_difference": max((f["relative_difference"] for f in features.values()), default=None),
-        "drifted_skewcheck": drifted_ours, "drifted_evidently": drifted_theirs,
-        "drifted_planted": datasets.drifted_features(n_features), "features": features,
+        "drifted_skewcheck": drifted_ours,
+        "drifted_evidently": drifted_theirs,
+        "drifted_planted": datasets.drifted_features(n_features),
+        "features": features,
     }
 
 
@@ -195,26 +212,45 @@ def bench_rows(work: Path, rows: int, features: int, full: bool) -> list[Result]
     found = planted_findings(json.loads(report_path.read_text()))
     input_mb = pair.in_memory_bytes / MB
     factor = run.peak_mb / input_mb
-    results = [Result(
-        item="rows", rows=rows,
-        target=f"< {MAX_ROWS_SECONDS:g} s, < {MAX_ROWS_MEMORY_FACTOR:g}x input ({input_mb:,.0f} MB)",
-        skewcheck_s=run.seconds, skewcheck_mb=run.peak_mb, memory_ratio=factor,
-        met=(run.seconds < MAX_ROWS_SECONDS and factor < MAX_ROWS_MEMORY_FACTOR) if full else None,
-        note="memory ratio: peak / input size",
-        details={"input_mb": input_mb, "planted": datasets.planted_features(features), **found},
-    )]
+    results = [
+        Result(
+            item="rows",
+            rows=rows,
+            target=f"< {MAX_ROWS_SECONDS:g} s, < {MAX_ROWS_MEMORY_FACTOR:g}x input ({input_mb:,.0f} MB)",
+            skewcheck_s=run.seconds,
+            skewcheck_mb=run.peak_mb,
+            memory_ratio=factor,
+            met=(run.seconds < MAX_ROWS_SECONDS and factor < MAX_ROWS_MEMORY_FACTOR) if full else None,
+            note="memory ratio: peak / input size",
+            details={"input_mb": input_mb, "planted": datasets.planted_features(features), **found},
+        )
+    ]
     if not compare_has_option("--no-diagnosis"):
-        results.append(Result(item="diagnosis", rows=rows, target=f"adds <= {MAX_DIAGNOSIS_OVERHEAD:.0%}",
-                              note="not available yet: compare has no --no-diagnosis; rows time includes it"))
+        results.append(
+            Result(
+                item="diagnosis",
+                rows=rows,
+                target=f"adds <= {MAX_DIAGNOSIS_OVERHEAD:.0%}",
+                note="not available yet: compare has no --no-diagnosis; rows time includes it",
+            )
+        )
         return results
     bare = checked(measure([*command, "--no-diagnosis"]), "skewcheck compare --no-diagnosis", ok=(0, 1))
     overhead = run.seconds / bare.seconds - 1
-    results.append(Result(
-        item="diagnosis", rows=rows, target=f"adds <= {MAX_DIAGNOSIS_OVERHEAD:.0%}",
-        skewcheck_s=run.seconds, skewcheck_mb=run.peak_mb, peer_s=bare.seconds, peer_mb=bare.peak_mb,
-        met=overhead <= MAX_DIAGNOSIS_OVERHEAD if full else None,
-        note=f"peer: --no-diagnosis; diagnosis adds {overhead:+.0%}", details={"overhead": overhead},
-    ))
+    results.append(
+        Result(
+            item="diagnosis",
+            rows=rows,
+            target=f"adds <= {MAX_DIAGNOSIS_OVERHEAD:.0%}",
+            skewcheck_s=run.seconds,
+            skewcheck_mb=run.peak_mb,
+            peer_s=bare.seconds,
+            peer_mb=bare.peak_mb,
+            met=overhead <= MAX_DIAGNOSIS_OVERHEAD if full else None,
+            note=f"peer: --no-diagnosis; diagnosis adds {overhead:+.0%}",
+            details={"overhead": overhead},
+        )
+    )
     return results
 
 
@@ -252,8 +288,10 @@ def machine() -> dict:
     total_kb = next((int(line.split()[1]) for line in meminfo.splitlines() if line.startswith("MemTotal")), 0)
     return {
         "cpu": models[0] if models else platform.processor() or platform.machine(),
-        "cores": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)),
-        "ram_gb": round(total_kb / 2**20, 1), "python": platform.python_version(),
+        "cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)),
+        "ram_gb": round(total_kb / 2**20, 1),
+        "python": platform.python_version(),
         "versions": {name: metadata.version(name) for name in VERSIONS},
     }
 
@@ -263,12 +301,33 @@ def load_average() -> list[float]:
 
 
 def table(results: list[Result]) -> str:
-    header = ("item", "rows", "skewcheck s", "peer s", "speed ratio", "skewcheck MB", "peer MB",
-              "memory ratio", "target", "met?", "note")
+    header = (
+        "item",
+        "rows",
+        "skewcheck s",
+        "peer s",
+        "speed ratio",
+        "skewcheck MB",
+        "peer MB",
+        "memory ratio",
+        "target",
+        "met?",
+        "note",
+    )
     lines = [header] + [
-        (r.item, f"{r.rows:,}", _number(r.skewcheck_s, ".2f"), _number(r.peer_s, ".2f"),
-         _number(r.speed_ratio, ".1f", "x"), _number(r.skewcheck_mb, ",.0f"), _number(r.peer_mb, ",.0f"),
-         _number(r.memory_ratio, ".3f", "x"), r.target, {True: "yes", False: "NO", None: "n/a"}[r.met], r.note)
+        (
+            r.item,
+            f"{r.rows:,}",
+            _number(r.skewcheck_s, ".2f"),
+            _number(r.peer_s, ".2f"),
+            _number(r.speed_ratio, ".1f", "x"),
+            _number(r.skewcheck_mb, ",.0f"),
+            _number(r.peer_mb, ",.0f"),
+            _number(r.memory_ratio, ".3f", "x"),
+            r.target,
+            {True: "yes", False: "NO", None: "n/a"}[r.met],
+            r.note,
+        )
         for r in results
     ]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
@@ -284,9 +343,11 @@ def _number(value: float | None, spec: str, unit: str = "") -> str:
 def agreement_lines(agreement: dict) -> list[str]:
     verdict = "PASSED" if agreement["passed"] else "FAILED"
     lines = [
-        (f"agreement with Evidently: {verdict} ({len(agreement['features'])} features, largest relative "
-         f"difference of the normalised Wasserstein distance {_number(agreement['max_relative_difference'], '.1e')}, "
-         f"tolerance {agreement['relative_tolerance']:g})"),
+        (
+            f"agreement with Evidently: {verdict} ({len(agreement['features'])} features, largest relative "
+            f"difference of the normalised Wasserstein distance {_number(agreement['max_relative_difference'], '.1e')}, "
+            f"tolerance {agreement['relative_tolerance']:g})"
+        ),
         f"  drifted per skewcheck: {', '.join(agreement['drifted_skewcheck']) or 'none'}",
         f"  drifted per Evidently: {', '.join(agreement['drifted_evidently']) or 'none'}",
         f"  drifted as generated:  {', '.join(agreement['drifted_planted'])}",
@@ -296,12 +357,20 @@ def agreement_lines(agreement: dict) -> list[str]:
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help=f"smoke test: {QUICK['distribution']:,} rows ({QUICK['rows']:,} for the rows item)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smoke test: {QUICK['distribution']:,} rows ({QUICK['rows']:,} for the rows item)",
+    )
     parser.add_argument("--only", choices=ITEMS, help="run one item")
     parser.add_argument("--rows", type=int, metavar="N", help="rows per side for every item (overrides --quick)")
-    parser.add_argument("--features", type=int, default=datasets.FEATURES, metavar="N",
-                        help=f"features per side (default {datasets.FEATURES}; fewer only for smoke tests)")
+    parser.add_argument(
+        "--features",
+        type=int,
+        default=datasets.FEATURES,
+        metavar="N",
+        help=f"features per side (default {datasets.FEATURES}; fewer only for smoke tests)",
+    )
     parser.add_argument("--work-dir", type=Path, default=BENCH_DIR / ".work", help="where data is generated and kept")
     parser.add_argument("--json", type=Path, default=BENCH_DIR / "results.json", help="where to write the results")
     return parser.parse_args(argv)
@@ -316,7 +385,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {info['cpu']}, {info['cores']} cores ({info['usable_cores']} usable), {info['ram_gb']} GB RAM")
     print("versions: Python " + info["python"] + ", " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()))
     print(f"load average (1, 5, 15 min): {load_before}")
-    print("sizes: " + ", ".join(f"{item} {sizes[item]:,} rows x {args.features} features" for item in items), flush=True)
+    print(
+        "sizes: " + ", ".join(f"{item} {sizes[item]:,} rows x {args.features} features" for item in items), flush=True
+    )
 
     benches = {"distribution": bench_distribution, "rows": bench_rows, "profile": bench_profile}
     results: list[Result] = []
@@ -344,18 +415,31 @@ def main(argv: list[str] | None = None) -> int:
     rows = next((r.details for r in results if r.item == "rows" and r.details), None)
     if rows is not None:
         causes = ", ".join(f"{name} {rows['causes'].get(name, '?')}" for name in rows["mismatched"])
-        print(f"rows: mismatching features and causes named: {causes or 'none'} (planted: {', '.join(rows['planted'])})")
+        print(
+            f"rows: mismatching features and causes named: {causes or 'none'} (planted: {', '.join(rows['planted'])})"
+        )
     print(f"load average after (1, 5, 15 min): {load_after}")
 
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({
-        "machine": info, "load_average_before": load_before, "load_average_after": load_after,
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "sizes": {item: sizes[item] for item in items}, "features": args.features,
-        "full_sizes": FULL, "full_features": datasets.FEATURES,
-        "agreement_passed": None if agreement is None else agreement["passed"],
-        "results": [asdict(r) for r in results], "failures": failures,
-    }, indent=1) + "\n")
+    args.json.write_text(
+        json.dumps(
+            {
+                "machine": info,
+                "load_average_before": load_before,
+                "load_average_after": load_after,
+                "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "sizes": {item: sizes[item] for item in items},
+                "features": args.features,
+                "full_sizes": FULL,
+                "full_features": datasets.FEATURES,
+                "agreement_passed": None if agreement is None else agreement["passed"],
+                "results": [asdict(r) for r in results],
+                "failures": failures,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     print(f"results: {args.json}")
     for failure in failures:
         print(f"FAILED: {failure}", file=sys.stderr)

@@ -73,17 +73,26 @@ def build_repo(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "feature_store.yaml").write_text(FEATURE_STORE_YAML)
     rng = np.random.default_rng(13)
-    pd.DataFrame({
-        "user_id": np.arange(1, USERS + 1), "event_timestamp": DAY0,
-        "clicks": rng.integers(0, 50, USERS), "spend": rng.uniform(0, 500, USERS).round(2),
-        "segment": rng.choice(["a", "b", "c"], USERS),
-    }).to_parquet(folder / "stats.parquet")
+    pd.DataFrame(
+        {
+            "user_id": np.arange(1, USERS + 1),
+            "event_timestamp": DAY0,
+            "clicks": rng.integers(0, 50, USERS),
+            "spend": rng.uniform(0, 500, USERS).round(2),
+            "segment": rng.choice(["a", "b", "c"], USERS),
+        }
+    ).to_parquet(folder / "stats.parquet")
     user = Entity(name="user", join_keys=["user_id"], value_type=ValueType.INT64)
     view = FeatureView(
-        name="stats", entities=[user], ttl=timedelta(0),
+        name="stats",
+        entities=[user],
+        ttl=timedelta(0),
         source=FileSource(name="stats", path=str(folder / "stats.parquet"), timestamp_field="event_timestamp"),
-        schema=[Field(name="clicks", dtype=Int64), Field(name="spend", dtype=Float64),
-                Field(name="segment", dtype=String)],
+        schema=[
+            Field(name="clicks", dtype=Int64),
+            Field(name="spend", dtype=Float64),
+            Field(name="segment", dtype=String),
+        ],
     )
     store = FeatureStore(repo_path=str(folder))
     store.apply([user, view, FeatureService(name="bench", features=[view])])
@@ -164,8 +173,9 @@ def log_capacity(repo: Path, url: str, log_dir: Path, rows: int = 20_000) -> flo
     from skewcheck.feast import ServedFeatureLog
 
     request = json.dumps({"feature_service": "bench", "entities": {"user_id": [7]}}).encode()
-    response = httpx.post(f"{url}/get-online-features", content=request, timeout=30,
-                          headers={"content-type": "application/json"}).content
+    response = httpx.post(
+        f"{url}/get-online-features", content=request, timeout=30, headers={"content-type": "application/json"}
+    ).content
     log = ServedFeatureLog(FeatureStore(repo_path=str(repo)), log_dir=log_dir, flush_rows=1000, flush_seconds=60)
     now = datetime.now(timezone.utc)
     started = time.perf_counter()
@@ -206,9 +216,20 @@ def main(argv: list[str] | None = None) -> int:
             for mode in ("without", "with"):
                 log_dir = work / f"logs-{round_number}"
                 command = (
-                    [sys.executable, __file__, "--serve", str(repo)] if mode == "without" else
-                    [sys.executable, "-m", "skewcheck", "feast", "serve", str(repo), "--port", "0",
-                     "--log-dir", str(log_dir)]
+                    [sys.executable, __file__, "--serve", str(repo)]
+                    if mode == "without"
+                    else [
+                        sys.executable,
+                        "-m",
+                        "skewcheck",
+                        "feast",
+                        "serve",
+                        str(repo),
+                        "--port",
+                        "0",
+                        "--log-dir",
+                        str(log_dir),
+                    ]
                 )
                 process, url = start(command)
                 measured, wall = load(url, args.requests, args.clients)
@@ -222,33 +243,53 @@ def main(argv: list[str] | None = None) -> int:
                 if mode == "with":
                     import polars as pl
 
-                    rows = pl.scan_parquet(str(log_dir / "bench" / "**" / "*.parquet")).select(pl.len()).collect().item()
+                    rows = (
+                        pl.scan_parquet(str(log_dir / "bench" / "**" / "*.parquet")).select(pl.len()).collect().item()
+                    )
                     served = args.requests + WARM_UP + (round_number == args.rounds - 1)  # + log_capacity's request
                     if rows != served:
                         raise RuntimeError(f"the log holds {rows} rows, {served} were served")
                     logged_rows += args.requests
         without, with_ = np.concatenate(latencies["without"]), np.concatenate(latencies["with"])
-        p = {name: {q: float(np.percentile(values, q)) for q in (50, 99)} for name, values in
-             (("without", without), ("with", with_))}
+        p = {
+            name: {q: float(np.percentile(values, q)) for q in (50, 99)}
+            for name, values in (("without", without), ("with", with_))
+        }
         overhead = {q: p["with"][q] / p["without"][q] - 1 for q in (50, 99)}
         rows_per_second = logged_rows / sum(walls["with"])
         print(f"{args.rounds} rounds x {args.requests:,} single-user requests, {args.clients} clients, loopback")
         for name in ("without", "with"):
             print(f"  {name:7} logging: p50 {p[name][50]:.2f} ms, p99 {p[name][99]:.2f} ms")
         met = overhead[99] <= MAX_P99_OVERHEAD
-        print(f"  overhead: p50 {overhead[50]:+.1%}, p99 {overhead[99]:+.1%} "
-              f"(target <= {MAX_P99_OVERHEAD:.0%} at p99: {'met' if met else 'NOT met'})")
-        print(f"  logged: {rows_per_second:,.0f} rows per second (every request of the load; all on disk after SIGTERM)")
+        print(
+            f"  overhead: p50 {overhead[50]:+.1%}, p99 {overhead[99]:+.1%} "
+            f"(target <= {MAX_P99_OVERHEAD:.0%} at p99: {'met' if met else 'NOT met'})"
+        )
+        print(
+            f"  logged: {rows_per_second:,.0f} rows per second (every request of the load; all on disk after SIGTERM)"
+        )
         print(f"  the log thread alone takes {capacity:,.0f} rows per second (one core at most, off the request path)")
         print(f"  load average (1, 5, 15 min): {[round(v, 2) for v in os.getloadavg()]}")
-        args.json.write_text(json.dumps({
-            "requests": args.requests, "clients": args.clients, "rounds": args.rounds,
-            "p50_ms": {k: v[50] for k, v in p.items()}, "p99_ms": {k: v[99] for k, v in p.items()},
-            "overhead": {"p50": overhead[50], "p99": overhead[99]}, "target_met": met,
-            "rows_logged_per_second": rows_per_second, "log_capacity_rows_per_second": capacity,
-            "cores": os.cpu_count(), "load_average": list(os.getloadavg()),
-            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }, indent=1) + "\n")
+        args.json.write_text(
+            json.dumps(
+                {
+                    "requests": args.requests,
+                    "clients": args.clients,
+                    "rounds": args.rounds,
+                    "p50_ms": {k: v[50] for k, v in p.items()},
+                    "p99_ms": {k: v[99] for k, v in p.items()},
+                    "overhead": {"p50": overhead[50], "p99": overhead[99]},
+                    "target_met": met,
+                    "rows_logged_per_second": rows_per_second,
+                    "log_capacity_rows_per_second": capacity,
+                    "cores": os.cpu_count(),
+                    "load_average": list(os.getloadavg()),
+                    "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                },
+                indent=1,
+            )
+            + "\n"
+        )
         print(f"results: {args.json}")
         return 0
     finally:

@@ -111,9 +111,7 @@ def make_users(rng: np.random.Generator, n_users: int) -> pl.DataFrame:
     return pl.DataFrame(
         {
             "user_id": np.arange(1, n_users + 1),
-            "signup_date": utc_from_seconds(
-                rng.integers(-365 * DAY_SECONDS, 90 * DAY_SECONDS, n_users)
-            ),
+            "signup_date": utc_from_seconds(rng.integers(-365 * DAY_SECONDS, 90 * DAY_SECONDS, n_users)),
             "country": pick(rng, COUNTRIES, n_users),
             "tier": tier,
             "age": rng.integers(18, 76, n_users),
@@ -139,20 +137,14 @@ def make_purchases(rng: np.random.Generator, users: pl.DataFrame) -> pl.DataFram
     user_idx, day_idx = np.repeat(user_idx, repeats), np.repeat(day_idx, repeats)
     n = len(user_idx)
     categories = list(CATEGORY_SHARE_AND_PRICE)
-    category_idx = rng.choice(
-        len(categories), size=n, p=[s for s, _ in CATEGORY_SHARE_AND_PRICE.values()]
-    )
+    category_idx = rng.choice(len(categories), size=n, p=[s for s, _ in CATEGORY_SHARE_AND_PRICE.values()])
     price = np.array([p for _, p in CATEGORY_SHARE_AND_PRICE.values()])[category_idx]
     amount = users["_price"].to_numpy()[user_idx] * price * rng.lognormal(0.0, 0.5, n)
-    device = np.where(
-        rng.random(n) < 0.8, users["_device"].to_numpy()[user_idx], pick(rng, DEVICE_SHARE, n)
-    )
+    device = np.where(rng.random(n) < 0.8, users["_device"].to_numpy()[user_idx], pick(rng, DEVICE_SHARE, n))
     return pl.DataFrame(
         {
             "user_id": users["user_id"].to_numpy()[user_idx],
-            "event_timestamp": utc_from_seconds(
-                day_idx * DAY_SECONDS + rng.integers(0, DAY_SECONDS, n)
-            ),
+            "event_timestamp": utc_from_seconds(day_idx * DAY_SECONDS + rng.integers(0, DAY_SECONDS, n)),
             "amount": np.maximum(np.round(amount, 2), 0.01),
             "category": np.array(categories)[category_idx],
             "device": device,
@@ -162,9 +154,9 @@ def make_purchases(rng: np.random.Generator, users: pl.DataFrame) -> pl.DataFram
 
 def make_user_stats(users: pl.DataFrame, purchases: pl.DataFrame) -> pl.DataFrame:
     """Daily feature rows; each uses only purchases strictly before its timestamp."""
-    midnights = pl.datetime_range(
-        day(0), day(N_DAYS), "1d", time_unit="us", time_zone="UTC", eager=True
-    ).alias("event_timestamp")
+    midnights = pl.datetime_range(day(0), day(N_DAYS), "1d", time_unit="us", time_zone="UTC", eager=True).alias(
+        "event_timestamp"
+    )
     daily = purchases.group_by("user_id", pl.col("event_timestamp").dt.truncate("1d")).agg(
         n=pl.len().cast(pl.Int64), amount=pl.col("amount").sum()
     )
@@ -177,9 +169,7 @@ def make_user_stats(users: pl.DataFrame, purchases: pl.DataFrame) -> pl.DataFram
     )
 
     def last(column: str, period: str) -> pl.Expr:
-        return (
-            pl.col(column).rolling_sum_by("event_timestamp", period, closed="left").over("user_id")
-        )
+        return pl.col(column).rolling_sum_by("event_timestamp", period, closed="left").over("user_id")
 
     def average(amount: pl.Expr, count: pl.Expr) -> pl.Expr:
         return pl.when(count > 0).then(amount / count)
@@ -208,9 +198,7 @@ def make_user_stats(users: pl.DataFrame, purchases: pl.DataFrame) -> pl.DataFram
         )
         .with_columns(
             created_timestamp=pl.col("event_timestamp") + timedelta(hours=1),
-            days_since_last_purchase=(
-                pl.col("event_timestamp") - pl.col("last_purchase")
-            ).dt.total_seconds()
+            days_since_last_purchase=(pl.col("event_timestamp") - pl.col("last_purchase")).dt.total_seconds()
             / DAY_SECONDS,
         )
         .select("user_id", "event_timestamp", "created_timestamp", *FEATURES)
@@ -270,13 +258,9 @@ def point_in_time(requests: pl.DataFrame, user_stats: pl.DataFrame) -> pl.DataFr
     )
 
 
-def plant_bugs(
-    offline: pl.DataFrame, user_stats: pl.DataFrame, cents_users: np.ndarray
-) -> pl.DataFrame:
+def plant_bugs(offline: pl.DataFrame, user_stats: pl.DataFrame, cents_users: np.ndarray) -> pl.DataFrame:
     """The online values: the offline ones with one planted bug per feature."""
-    stale = point_in_time(
-        offline.select("user_id", pl.col("event_timestamp") - STALE_LAG), user_stats
-    )["purchases_30d"]
+    stale = point_in_time(offline.select("user_id", pl.col("event_timestamp") - STALE_LAG), user_stats)["purchases_30d"]
     return offline.with_columns(
         avg_amount_30d=pl.col("avg_amount_90d"),
         days_since_last_purchase=pl.col("days_since_last_purchase").fill_null(NULL_FILL),
@@ -323,18 +307,14 @@ def manifest(seed: int, scale: float, rows: dict[str, int]) -> dict:
     }
 
 
-def generate(
-    out_dir: str | Path = DEFAULT_OUT, *, seed: int = 42, scale: float = 1.0
-) -> dict[str, Path]:
+def generate(out_dir: str | Path = DEFAULT_OUT, *, seed: int = 42, scale: float = 1.0) -> dict[str, Path]:
     """Write every course file to ``out_dir``; return {file name: path}."""
     rng = np.random.default_rng(seed)
     users = make_users(rng, round(USERS_PER_SCALE * scale))
     purchases = make_purchases(rng, users)
     user_stats = make_user_stats(users, purchases)
     requests = make_requests(rng, users, round(REQUESTS_PER_SCALE * scale))
-    cents_users = rng.choice(
-        users["user_id"].to_numpy(), size=round(CENTS_USER_SHARE * users.height), replace=False
-    )
+    cents_users = rng.choice(users["user_id"].to_numpy(), size=round(CENTS_USER_SHARE * users.height), replace=False)
     offline = point_in_time(requests, user_stats)
     tables = {
         "users": users.select(pl.exclude("^_.*$")),
@@ -343,9 +323,7 @@ def generate(
         "user_stats": user_stats,
         "offline_features": offline,
         "serving_log": plant_bugs(offline, user_stats, cents_users),
-        "serving_log_tz_bug": offline.with_columns(
-            pl.col("event_timestamp") + timedelta(hours=TZ_SHIFT_HOURS)
-        ),
+        "serving_log_tz_bug": offline.with_columns(pl.col("event_timestamp") + timedelta(hours=TZ_SHIFT_HOURS)),
     }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

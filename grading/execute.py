@@ -48,9 +48,7 @@ def output_size(output: NotebookNode) -> int:
 class GuardedExecute(Execute):
     """Execute in a sandbox, with capped outputs and recovery from a dead or deaf kernel."""
 
-    sandbox = Bool(True, help="Run kernels in bubblewrap (False: as the grader's user).").tag(
-        config=True
-    )
+    sandbox = Bool(True, help="Run kernels in bubblewrap (False: as the grader's user).").tag(config=True)
     max_output_bytes = Integer(1024**2, help="Output kept per cell.").tag(config=True)
 
     def __init__(self, **kwargs):
@@ -123,9 +121,7 @@ class GuardedExecute(Execute):
             elif out.output_type == "stream":
                 out.text = out.text[:keep] + notice
             else:
-                outs[outs.index(out)] = NotebookNode(
-                    output_type="stream", name="stdout", text=notice
-                )
+                outs[outs.index(out)] = NotebookNode(output_type="stream", name="stdout", text=notice)
             size = self.max_output_bytes - used
         self._output_size[cell_index] = used + size
         return out

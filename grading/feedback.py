@@ -102,24 +102,19 @@ class ScrubHiddenTests(ClearHiddenTests):
         self._hidden = {
             line
             for cell in nb.cells
-            for line in hidden_lines(
-                cell.source, self.begin_test_delimeter, self.end_test_delimeter
-            )
+            for line in hidden_lines(cell.source, self.begin_test_delimeter, self.end_test_delimeter)
             if len(line) >= self.min_line_length
         }
         return super().preprocess(nb, resources)
 
     def preprocess_cell(self, cell, resources, cell_index):
-        hidden_numbers = hidden_line_numbers(
-            cell.source, self.begin_test_delimeter, self.end_test_delimeter
-        )
+        hidden_numbers = hidden_line_numbers(cell.source, self.begin_test_delimeter, self.end_test_delimeter)
         original_lines = cell.source.split("\n")
         cell, resources = super().preprocess_cell(cell, resources, cell_index)
         if cell.cell_type == "code":
             if hidden_numbers:
                 cell.outputs = [
-                    self._scrub_test_error(output, hidden_numbers, original_lines)
-                    for output in cell.outputs
+                    self._scrub_test_error(output, hidden_numbers, original_lines) for output in cell.outputs
                 ]
             cell.outputs = [self._scrub_leak(output) for output in cell.outputs]
         return cell, resources

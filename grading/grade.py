@@ -91,16 +91,10 @@ class GradingError(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "submissions", type=Path, help="folder of <student>/<exercise>/<exercise>.ipynb"
-    )
+    parser.add_argument("submissions", type=Path, help="folder of <student>/<exercise>/<exercise>.ipynb")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the grades CSV to write")
-    parser.add_argument(
-        "--feedback", type=Path, help="feedback folder (default: 'feedback' next to --out)"
-    )
-    parser.add_argument(
-        "--timeout", type=int, help="time limit per cell in seconds (default: nbgrader_config.py)"
-    )
+    parser.add_argument("--feedback", type=Path, help="feedback folder (default: 'feedback' next to --out)")
+    parser.add_argument("--timeout", type=int, help="time limit per cell in seconds (default: nbgrader_config.py)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the course data folder")
     parser.add_argument("--jobs", type=int, default=1, help="students graded at once (default 1)")
     parser.add_argument(
@@ -397,9 +391,7 @@ def with_hidden_failures(shown: Path, scored: Path) -> nbformat.NotebookNode:
     for cell in notebook.cells:
         if cell.metadata.get("nbgrader", {}).get("grade_id") in failed and not _has_error(cell):
             cell.outputs.append(
-                nbformat.v4.new_output(
-                    "error", ename="HiddenTestFailed", evalue="", traceback=[HIDDEN_FAILURE]
-                )
+                nbformat.v4.new_output("error", ename="HiddenTestFailed", evalue="", traceback=[HIDDEN_FAILURE])
             )
     return notebook
 
@@ -416,9 +408,7 @@ def without_outputs(path: Path) -> nbformat.NotebookNode:
     return notebook
 
 
-def autograde(
-    api: NbGraderAPI, folder: Path, student: str, exercise: str, notebook: Path
-) -> Result:
+def autograde(api: NbGraderAPI, folder: Path, student: str, exercise: str, notebook: Path) -> Result:
     """Submit one notebook into the course folder and autograde it, timed."""
     submitted = folder / "submitted" / student / exercise
     submitted.mkdir(parents=True)
@@ -452,13 +442,9 @@ def failure(outcome: dict) -> str:
     """Why an nbgrader step failed: the last exception line of its log (nbgrader's own final
     error only says "see the above traceback"), else the last line of its traceback."""
     exception_lines = [
-        line.strip()
-        for line in outcome.get("log", "").splitlines()
-        if EXCEPTION_LINE.match(line.strip())
+        line.strip() for line in outcome.get("log", "").splitlines() if EXCEPTION_LINE.match(line.strip())
     ]
-    traceback_lines = [
-        line.strip() for line in outcome.get("error", "").splitlines() if line.strip()
-    ]
+    traceback_lines = [line.strip() for line in outcome.get("error", "").splitlines() if line.strip()]
     return (exception_lines or traceback_lines or ["no details"])[-1]
 
 

@@ -111,9 +111,7 @@ def pids_cgroup(name: str, processes: int) -> Path | None:
     when this user may create one (root, usually); else None and RLIMIT_NPROC is the cap."""
     for hierarchy in PIDS_HIERARCHIES:
         controllers = hierarchy / "cgroup.subtree_control"
-        if hierarchy.name != "pids" and not (
-            controllers.is_file() and "pids" in controllers.read_text().split()
-        ):
+        if hierarchy.name != "pids" and not (controllers.is_file() and "pids" in controllers.read_text().split()):
             continue
         group = hierarchy / name
         try:
@@ -155,9 +153,9 @@ class SandboxedKernelManager(AsyncKernelManager):
     """An ipykernel started inside bubblewrap, with limits, over ipc sockets."""
 
     memory_bytes = Integer(4 * GIB, help="Address space per kernel process.").tag(config=True)
-    processes = Integer(
-        512, help="Processes and threads per kernel (a pids cgroup, else RLIMIT_NPROC)."
-    ).tag(config=True)
+    processes = Integer(512, help="Processes and threads per kernel (a pids cgroup, else RLIMIT_NPROC).").tag(
+        config=True
+    )
     cpu_seconds = Integer(900, help="CPU time per kernel process.").tag(config=True)
     file_bytes = Integer(GIB, help="Largest file a kernel may write.").tag(config=True)
     tmp_bytes = Integer(GIB // 2, help="Size of the kernel's private /tmp.").tag(config=True)

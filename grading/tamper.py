@@ -63,9 +63,7 @@ def findings(submitted: NotebookNode, source: NotebookNode) -> list[str]:
     }  # fmt: skip
     protected = protected_names(source)
     imports = import_bindings(
-        cell
-        for cell in source.cells
-        if cell.cell_type == "code" and not _nbgrader(cell).get("solution")
+        cell for cell in source.cells if cell.cell_type == "code" and not _nbgrader(cell).get("solution")
     )
     found = []
     for number, cell in enumerate(submitted.cells, start=1):
@@ -138,12 +136,7 @@ def _collect_bindings(node: ast.AST, names: set[str]) -> None:
 
 
 def _global_declarations(scope: ast.AST) -> set[str]:
-    return {
-        name
-        for node in ast.walk(scope)
-        if isinstance(node, (ast.Global, ast.Nonlocal))
-        for name in node.names
-    }
+    return {name for node in ast.walk(scope) if isinstance(node, (ast.Global, ast.Nonlocal)) for name in node.names}
 
 
 def import_bindings(cells) -> dict[str, str]:
@@ -157,10 +150,7 @@ def import_bindings(cells) -> dict[str, str]:
 
 def _imported(node: ast.AST) -> dict[str, str]:
     if isinstance(node, ast.Import):
-        return {
-            (a.asname or a.name).split(".")[0]: a.asname and a.name or a.name.split(".")[0]
-            for a in node.names
-        }
+        return {(a.asname or a.name).split(".")[0]: a.asname and a.name or a.name.split(".")[0] for a in node.names}
     if isinstance(node, ast.ImportFrom) and not node.level:
         return {a.asname or a.name: f"{node.module}.{a.name}" for a in node.names}
     return {}

@@ -103,9 +103,7 @@ def _cast_hint(column: str, left: pl.DataType, right: pl.DataType, offline: Sour
     )
 
 
-def _timestamp_cast(
-    column: str, left: pl.DataType, right: pl.DataType, offline: Source, online: Source
-) -> pl.Expr:
+def _timestamp_cast(column: str, left: pl.DataType, right: pl.DataType, offline: Source, online: Source) -> pl.Expr:
     for dtype, side in ((left, offline), (right, online)):
         if not (isinstance(dtype, pl.Datetime) or dtype == pl.Date):
             raise SkewcheckInputError(
@@ -114,7 +112,6 @@ def _timestamp_cast(
             )
     check_zones(column, left, right, offline.label, online.label, what="timestamp")
     return utc_instants(pl.col(column), left, finer_unit(left, right))
-
 
 
 def align(
@@ -161,8 +158,13 @@ def align(
         pairs = (
             right.sort(ts_on)
             .join_asof(
-                history, left_on=ts_on, right_on=OFFLINE_TS, by=key_on, strategy="backward",
-                tolerance=tolerance, check_sortedness=False,
+                history,
+                left_on=ts_on,
+                right_on=OFFLINE_TS,
+                by=key_on,
+                strategy="backward",
+                tolerance=tolerance,
+                check_sortedness=False,
             )
             .filter(pl.col(OFFLINE_ROW).is_not_null())
             .sort(ONLINE_ROW)
@@ -215,7 +217,8 @@ def _exact_join(
     offline_rows, online_rows = pairs.get_column(OFFLINE_ROW), pairs.get_column(ONLINE_ROW)
     keys = offline_keys.select(on)[offline_rows]
     same = pl.select(
-        pl.all_horizontal(keys.get_column(c) == online_keys.get_column(c).gather(online_rows) for c in on)
-        .fill_null(False)  # null keys never match
+        pl.all_horizontal(keys.get_column(c) == online_keys.get_column(c).gather(online_rows) for c in on).fill_null(
+            False
+        )  # null keys never match
     ).to_series()
     return pl.concat([pairs.select(OFFLINE_ROW, ONLINE_ROW), keys], how="horizontal").filter(same)

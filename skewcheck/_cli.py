@@ -35,38 +35,68 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cmp.add_argument("offline", help="offline features: .parquet, .csv or .ndjson")
     cmp.add_argument("online", help="online (served) features: .parquet, .csv or .ndjson")
-    cmp.add_argument("--key", action="append", default=[], metavar="COL",
-                     help="entity key column to join on (repeat for several); without it only distributions are compared")
+    cmp.add_argument(
+        "--key",
+        action="append",
+        default=[],
+        metavar="COL",
+        help="entity key column to join on (repeat for several); without it only distributions are compared",
+    )
     cmp.add_argument("--timestamp", metavar="COL", help="event timestamp column, joined exactly with the keys")
-    cmp.add_argument("--asof", action="store_true",
-                     help="join each online row to the latest offline row of its key at or before its timestamp "
-                     "(OFFLINE is then a feature table with history)")
-    cmp.add_argument("--asof-tolerance", metavar="DURATION",
-                     help="with --asof: the oldest offline row that may serve a request, e.g. 1d or 12h (a TTL)")
-    cmp.add_argument("--features", metavar="A,B", type=_names, help="comma-separated features to compare (default: all)")
+    cmp.add_argument(
+        "--asof",
+        action="store_true",
+        help="join each online row to the latest offline row of its key at or before its timestamp "
+        "(OFFLINE is then a feature table with history)",
+    )
+    cmp.add_argument(
+        "--asof-tolerance",
+        metavar="DURATION",
+        help="with --asof: the oldest offline row that may serve a request, e.g. 1d or 12h (a TTL)",
+    )
+    cmp.add_argument(
+        "--features", metavar="A,B", type=_names, help="comma-separated features to compare (default: all)"
+    )
     cmp.add_argument("--abs-tol", type=_non_negative, default=None, metavar="X", help="absolute tolerance (default 0)")
-    cmp.add_argument("--rel-tol", type=_non_negative, default=None, metavar="X", help="relative tolerance (default 1e-9)")
-    cmp.add_argument("--max-mismatch-rate", type=_rate, default=None, metavar="R",
-                     help="share of matched rows that may disagree before a feature is skewed (default 0)")
-    cmp.add_argument("--test", metavar="NAME",
-                     help="one distribution test for every feature: ks, wasserstein, jensenshannon, chisquare, psi, linf")
+    cmp.add_argument(
+        "--rel-tol", type=_non_negative, default=None, metavar="X", help="relative tolerance (default 1e-9)"
+    )
+    cmp.add_argument(
+        "--max-mismatch-rate",
+        type=_rate,
+        default=None,
+        metavar="R",
+        help="share of matched rows that may disagree before a feature is skewed (default 0)",
+    )
+    cmp.add_argument(
+        "--test",
+        metavar="NAME",
+        help="one distribution test for every feature: ks, wasserstein, jensenshannon, chisquare, psi, linf",
+    )
     cmp.add_argument("--no-diagnosis", action="store_true", help="skip naming the causes (a little faster)")
-    cmp.add_argument("--fail-on", choices=("skew", "drift"), default="skew",
-                     help="skew (default): exit 1 on skew only; drift: also when matched pairs agree but the "
-                     "populations differ")
+    cmp.add_argument(
+        "--fail-on",
+        choices=("skew", "drift"),
+        default="skew",
+        help="skew (default): exit 1 on skew only; drift: also when matched pairs agree but the populations differ",
+    )
     cmp.add_argument("--json", metavar="PATH", help="write the JSON report here (- for standard output)")
     cmp.add_argument("--html", metavar="PATH", help="write the HTML report here (- for standard output)")
     cmp.add_argument("--quiet", action="store_true", help="print nothing; use the exit code")
     cmp.add_argument("--no-progress", action="store_true", help="never show a progress bar")
 
-    demo = commands.add_parser("demo", help="see skewcheck find planted skews in generated data",
-                               description="Generate a small offline table and a serving log with planted skews, "
-                               "compare them, print the table and write an HTML report. Exits 0.")
+    demo = commands.add_parser(
+        "demo",
+        help="see skewcheck find planted skews in generated data",
+        description="Generate a small offline table and a serving log with planted skews, "
+        "compare them, print the table and write an HTML report. Exits 0.",
+    )
     demo.add_argument("--html", metavar="PATH", default="demo-report.html", help="where to write the report")
     demo.add_argument("--data-dir", metavar="DIR", help="also keep the generated parquet files here")
 
     pit = commands.add_parser(
-        "pit", help="audit a training set for features from the future (point-in-time leakage)",
+        "pit",
+        help="audit a training set for features from the future (point-in-time leakage)",
         description="Check TRAINING for feature values computed after each row's event time. "
         "Exit 0: no leakage; 1: a feature time is after its event time, or (with --features-source) a training "
         "value differs from the point-in-time correct one; 2: usage or input error. Rows older than --ttl are "
@@ -75,35 +105,60 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pit.add_argument("training", help="the training set: .parquet, .csv or .ndjson")
     pit.add_argument("--event-time", required=True, metavar="COL", help="the prediction moment of each row")
-    pit.add_argument("--feature-time", required=True, type=_names, metavar="COL[,COL...]",
-                     help="columns holding when each row's features were valid from (one per feature view)")
-    pit.add_argument("--key", action="append", default=[], metavar="COL",
-                     help="entity key column (repeat for several): shown in examples, needed by --features-source")
+    pit.add_argument(
+        "--feature-time",
+        required=True,
+        type=_names,
+        metavar="COL[,COL...]",
+        help="columns holding when each row's features were valid from (one per feature view)",
+    )
+    pit.add_argument(
+        "--key",
+        action="append",
+        default=[],
+        metavar="COL",
+        help="entity key column (repeat for several): shown in examples, needed by --features-source",
+    )
     pit.add_argument("--ttl", metavar="DURATION", help="oldest feature allowed, e.g. 7d or 12h (units us..w; d = 24 h)")
-    pit.add_argument("--features-source", metavar="PATH",
-                     help="the raw feature table: recompute each shared feature with a backward as-of join and "
-                     "count the training values that differ")
-    pit.add_argument("--source-time", metavar="COL",
-                     help="the features source's timestamp column (default: the --feature-time column's name)")
+    pit.add_argument(
+        "--features-source",
+        metavar="PATH",
+        help="the raw feature table: recompute each shared feature with a backward as-of join and "
+        "count the training values that differ",
+    )
+    pit.add_argument(
+        "--source-time",
+        metavar="COL",
+        help="the features source's timestamp column (default: the --feature-time column's name)",
+    )
     pit.add_argument("--json", metavar="PATH", help="write the JSON report here (- for standard output)")
     pit.add_argument("--html", metavar="PATH", help="write the HTML report here (- for standard output)")
     pit.add_argument("--quiet", action="store_true", help="print nothing; use the exit code")
 
     prof = commands.add_parser(
-        "profile", help="compute a reusable, mergeable profile of a dataset",
+        "profile",
+        help="compute a reusable, mergeable profile of a dataset",
         description="Compute per-feature statistics of DATA once (counts, nulls, min/max, moments, a fixed-grid "
         "histogram, a quantile summary, category counts) and write them as JSON: compare serving logs against "
         "it later without the training data, or merge the profiles of partitions. Exit 0; 2: usage or input error.",
     )
     prof.add_argument("data", help="the data to profile: .parquet, .csv or .ndjson")
-    prof.add_argument("--out", required=True, metavar="PATH", help="where to write the profile (JSON; - for standard output)")
-    prof.add_argument("--features", metavar="A,B", type=_names, help="comma-separated columns to profile (default: all)")
+    prof.add_argument(
+        "--out", required=True, metavar="PATH", help="where to write the profile (JSON; - for standard output)"
+    )
+    prof.add_argument(
+        "--features", metavar="A,B", type=_names, help="comma-separated columns to profile (default: all)"
+    )
 
-    feast = commands.add_parser("feast", help="serve a Feast repository with logging; compare what it served",
-                                description="Feast commands (need the feast extra).")
+    feast = commands.add_parser(
+        "feast",
+        help="serve a Feast repository with logging; compare what it served",
+        description="Feast commands (need the feast extra).",
+    )
     feast_commands = feast.add_subparsers(dest="feast_command", required=True, parser_class=_Parser)
     serve = feast_commands.add_parser(
-        "serve", help="run Feast's HTTP feature server and log every response it sends",
+        "serve",
+        help="run Feast's HTTP feature server and log every response it sends",
         description="Run Feast's own feature server (the app of `feast serve`) on REPO and log each "
         "/get-online-features response of a feature service in Feast's logged-features format. Files are written "
         "whole (temp file, then rename) every --flush-rows rows or --flush-seconds seconds, and on SIGTERM or "
@@ -113,15 +168,30 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("repo", help="the feature repository (the folder of feature_store.yaml)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=6566, help="port (default 6566, as feast serve; 0 picks a free one)")
-    serve.add_argument("--log-dir", metavar="DIR",
-                       help="log each feature service to DIR/<service>/ (default: its FileLoggingDestination)")
-    serve.add_argument("--flush-rows", type=int, default=1000, metavar="N", help="write a file every N rows (default 1000)")
-    serve.add_argument("--flush-seconds", type=float, default=5.0, metavar="S",
-                       help="... or when the oldest buffered row is S seconds old (default 5)")
-    serve.add_argument("--sample-rate", type=_rate, metavar="R",
-                       help="share of requests logged (default: the service's logging_config.sample_rate, else 1)")
+    serve.add_argument(
+        "--log-dir",
+        metavar="DIR",
+        help="log each feature service to DIR/<service>/ (default: its FileLoggingDestination)",
+    )
+    serve.add_argument(
+        "--flush-rows", type=int, default=1000, metavar="N", help="write a file every N rows (default 1000)"
+    )
+    serve.add_argument(
+        "--flush-seconds",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="... or when the oldest buffered row is S seconds old (default 5)",
+    )
+    serve.add_argument(
+        "--sample-rate",
+        type=_rate,
+        metavar="R",
+        help="share of requests logged (default: the service's logging_config.sample_rate, else 1)",
+    )
     logged = feast_commands.add_parser(
-        "compare-logged", help="compare served-feature logs with the point-in-time correct offline values",
+        "compare-logged",
+        help="compare served-feature logs with the point-in-time correct offline values",
         description="Recompute, with Feast's get_historical_features, the offline values of exactly the logged "
         "(entity, log timestamp) rows of LOGS and compare them with what was served. "
         "Exit 0: no skew; 1: skew found; 2: usage or input error.",
@@ -134,7 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     logged.add_argument("--quiet", action="store_true", help="print nothing; use the exit code")
 
     trend = commands.add_parser(
-        "trend", help="skew over time: one row per report (e.g. one per day of logs)",
+        "trend",
+        help="skew over time: one row per report (e.g. one per day of logs)",
         description="Read the JSON reports of repeated runs, in the order given, and show each feature's verdict, "
         "mismatch rate and drift statistic per run, as a table and (--html) a plot. "
         "Exit 0: the last run passed; 1: it found skew; 2: usage or input error.",
@@ -174,16 +245,28 @@ def _compare(args: argparse.Namespace) -> int:
     check_report_paths(reports, [args.offline, args.online])
     options = {
         name: value
-        for name, value in (("abs_tol", args.abs_tol), ("rel_tol", args.rel_tol),
-                            ("max_mismatch_rate", args.max_mismatch_rate))
+        for name, value in (
+            ("abs_tol", args.abs_tol),
+            ("rel_tol", args.rel_tol),
+            ("max_mismatch_rate", args.max_mismatch_rate),
+        )
         if value is not None
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkewcheckWarning)  # they are in the report's warnings
         report = compare(
-            args.offline, args.online, keys=args.key, timestamp=args.timestamp, features=args.features,
-            asof=args.asof, asof_tolerance=args.asof_tolerance, diagnose=not args.no_diagnosis,
-            tests=args.test, fail_on=args.fail_on, progress=False if (args.no_progress or args.quiet) else None, **options,
+            args.offline,
+            args.online,
+            keys=args.key,
+            timestamp=args.timestamp,
+            features=args.features,
+            asof=args.asof,
+            asof_tolerance=args.asof_tolerance,
+            diagnose=not args.no_diagnosis,
+            tests=args.test,
+            fail_on=args.fail_on,
+            progress=False if (args.no_progress or args.quiet) else None,
+            **options,
         )
     _write_reports(report, reports)
     if not (args.quiet or _to_stdout(reports)):
@@ -209,8 +292,13 @@ def _pit(args: argparse.Namespace) -> int:
     reports = {"--json": args.json, "--html": args.html}
     check_report_paths(reports, [args.training, args.features_source])
     report = audit_point_in_time(
-        args.training, event_time=args.event_time, feature_time=args.feature_time, keys=args.key, ttl=args.ttl,
-        features_source=args.features_source, source_time=args.source_time,
+        args.training,
+        event_time=args.event_time,
+        feature_time=args.feature_time,
+        keys=args.key,
+        ttl=args.ttl,
+        features_source=args.features_source,
+        source_time=args.source_time,
     )
     _write_reports(report, reports)
     if not (args.quiet or _to_stdout(reports)):
@@ -237,8 +325,15 @@ def _feast(args: argparse.Namespace) -> int:
     reports = {"--json": getattr(args, "json", None), "--html": getattr(args, "html", None)}
     check_report_paths(reports, getattr(args, "logs", []))
     if args.feast_command == "serve":
-        adapter.serve(args.repo, host=args.host, port=args.port, log_dir=args.log_dir, flush_rows=args.flush_rows,
-                      flush_seconds=args.flush_seconds, sample_rate=args.sample_rate)
+        adapter.serve(
+            args.repo,
+            host=args.host,
+            port=args.port,
+            log_dir=args.log_dir,
+            flush_rows=args.flush_rows,
+            flush_seconds=args.flush_seconds,
+            sample_rate=args.sample_rate,
+        )
         return EXIT_OK
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkewcheckWarning)
@@ -289,8 +384,16 @@ def _flag(parameter: str) -> str:
 
 
 # The parameters whose flag is not their name with dashes.
-_FLAGS = {"keys": "--key", "tests": "--test", "diagnose": "--no-diagnosis", "offline": "OFFLINE", "online": "ONLINE",
-          "training": "TRAINING", "data": "DATA", "progress": "--no-progress"}
+_FLAGS = {
+    "keys": "--key",
+    "tests": "--test",
+    "diagnose": "--no-diagnosis",
+    "offline": "OFFLINE",
+    "online": "ONLINE",
+    "training": "TRAINING",
+    "data": "DATA",
+    "progress": "--no-progress",
+}
 
 
 def _print(renderable) -> None:

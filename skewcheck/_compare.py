@@ -121,15 +121,42 @@ def compare(
     (False, 1)
     """
     checked = check_compare(
-        keys=keys, timestamp=timestamp, features=features, asof=asof, asof_tolerance=asof_tolerance, abs_tol=abs_tol,
-        rel_tol=rel_tol, max_mismatch_rate=max_mismatch_rate, null_rate_tolerance=null_rate_tolerance, tests=tests,
-        examples=examples, diagnose=diagnose, fail_on=fail_on, progress=progress,
+        keys=keys,
+        timestamp=timestamp,
+        features=features,
+        asof=asof,
+        asof_tolerance=asof_tolerance,
+        abs_tol=abs_tol,
+        rel_tol=rel_tol,
+        max_mismatch_rate=max_mismatch_rate,
+        null_rate_tolerance=null_rate_tolerance,
+        tests=tests,
+        examples=examples,
+        diagnose=diagnose,
+        fail_on=fail_on,
+        progress=progress,
     )
     if is_profile(offline):
-        check_profile_options(asof=asof, asof_tolerance=asof_tolerance, abs_tol=abs_tol, rel_tol=rel_tol,
-                              max_mismatch_rate=max_mismatch_rate, examples=examples, diagnose=diagnose)
-        return compare_profile(offline, online, keys=keys, timestamp=timestamp, features=features, tests=tests,
-                               null_rate_tolerance=null_rate_tolerance, fail_on=fail_on, progress=progress)
+        check_profile_options(
+            asof=asof,
+            asof_tolerance=asof_tolerance,
+            abs_tol=abs_tol,
+            rel_tol=rel_tol,
+            max_mismatch_rate=max_mismatch_rate,
+            examples=examples,
+            diagnose=diagnose,
+        )
+        return compare_profile(
+            offline,
+            online,
+            keys=keys,
+            timestamp=timestamp,
+            features=features,
+            tests=tests,
+            null_rate_tolerance=null_rate_tolerance,
+            fail_on=fail_on,
+            progress=progress,
+        )
     key_list, features, gate = checked.keys, checked.features, Verdict(checked.fail_on)
     settings = Settings(abs_tol, rel_tol, max_mismatch_rate, null_rate_tolerance, examples, tests, diagnose)
     off, on = load(offline, role="offline"), load(online, role="online")
@@ -139,22 +166,37 @@ def compare(
         alignment = align(off, on, keys=key_list, timestamp=timestamp, asof=asof, tolerance=checked.asof_tolerance)
         rows = alignment.counts
         if diagnose:  # the counts with why few rows joined, when that can be told
-            rows = replace(rows, diagnosis=diagnose_rows(alignment.offline_keys, alignment.online_keys,
-                                                         list(alignment.keys), alignment.timestamp, rows.matched,
-                                                         alignment.user_names()))
+            rows = replace(
+                rows,
+                diagnosis=diagnose_rows(
+                    alignment.offline_keys,
+                    alignment.online_keys,
+                    list(alignment.keys),
+                    alignment.timestamp,
+                    rows.matched,
+                    alignment.user_names(),
+                ),
+            )
 
     def read(chunk: list[str]):
         return {name: RawSide(s) for name, s in read_columns(off, chunk).items()}, read_columns(on, chunk)
 
-    results, notes = run_features(names, max(off.rows, on.rows), read,
-                                  lambda name, o, n: judge(name, o, n, settings, alignment), progress=progress)
+    results, notes = run_features(
+        names,
+        max(off.rows, on.rows),
+        read,
+        lambda name, o, n: judge(name, o, n, settings, alignment),
+        progress=progress,
+    )
     for note in notes:
         warnings.warn(note, SkewcheckWarning, stacklevel=2)
 
     results.sort(key=lambda f: f.severity, reverse=True)
     report_warnings = list(notes)
     if alignment is not None and alignment.counts.matched == 0:
-        hint = "; if OFFLINE is a feature table with history, try an as-of join (--asof)" if timestamp and not asof else ""
+        hint = (
+            "; if OFFLINE is a feature table with history, try an as-of join (--asof)" if timestamp and not asof else ""
+        )
         report_warnings.insert(0, f"no rows matched on the keys: values could not be compared{hint}")
     failing = {Verdict.SKEW} | ({Verdict.DRIFT} if gate is Verdict.DRIFT else set())
     passed = not any(f.verdict in failing for f in results) and (alignment is None or alignment.counts.matched > 0)
@@ -167,8 +209,11 @@ def compare(
         offline_label=off.label,
         online_label=on.label,
         settings={
-            "abs_tol": abs_tol, "rel_tol": rel_tol, "max_mismatch_rate": max_mismatch_rate,
-            "null_rate_tolerance": null_rate_tolerance, "asof": asof,
+            "abs_tol": abs_tol,
+            "rel_tol": rel_tol,
+            "max_mismatch_rate": max_mismatch_rate,
+            "null_rate_tolerance": null_rate_tolerance,
+            "asof": asof,
             "asof_tolerance": str(asof_tolerance) if asof_tolerance is not None else None,
             "tests": dict(tests) if isinstance(tests, Mapping) else tests,
         },
@@ -185,7 +230,9 @@ def _feature_names(
         names = list(dict.fromkeys(features))
         for name in names:
             if name in reserved:
-                raise SkewcheckInputError(f"feature {name!r} is also a key or the timestamp; leave it out of `features`")
+                raise SkewcheckInputError(
+                    f"feature {name!r} is also a key or the timestamp; leave it out of `features`"
+                )
             if name not in off.schema and name not in on.schema:
                 raise SkewcheckInputError(
                     f"feature {name!r} is in neither {off.label} (columns: {off.column_list()}) "

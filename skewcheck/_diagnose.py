@@ -59,8 +59,13 @@ class Finding:
     params: dict = field(default_factory=dict)
 
     def diagnosis(self, total: int, detail: str | None = None, secondary: Diagnosis | None = None) -> Diagnosis:
-        return Diagnosis(self.cause, detail or self.detail, params=dict(self.params),
-                         share=min(1.0, self.explained / total) if total else None, secondary=secondary)
+        return Diagnosis(
+            self.cause,
+            detail or self.detail,
+            params=dict(self.params),
+            share=min(1.0, self.explained / total) if total else None,
+            secondary=secondary,
+        )
 
 
 def diagnose_values(
@@ -114,8 +119,12 @@ def diagnose_values(
         if total < MIN_SUPPORT:
             partial = f"; {total} pair{'s' if total > 1 else ''} cannot show a pattern (at least {MIN_SUPPORT} needed)"
         secondary = best.diagnosis(total) if shown else None
-        return Diagnosis(Cause.UNKNOWN, f"no single pattern explains the {total:,} mismatching pairs{partial}",
-                         share=None, secondary=secondary), False
+        return Diagnosis(
+            Cause.UNKNOWN,
+            f"no single pattern explains the {total:,} mismatching pairs{partial}",
+            share=None,
+            secondary=secondary,
+        ), False
     detail = f"{best.detail} on {best.explained / total:.1%} of mismatching pairs"
     secondary = None
     if other is not None and other.explained >= max(MIN_SHARE * other_size, MENTION_SHARE * total, MIN_SUPPORT):
@@ -131,8 +140,15 @@ def diagnose_values(
 
 # On equal counts the more specific cause wins: a value rounded to 6 decimals is also within
 # float32 precision, but rounding says more.
-PREFERENCE = (Cause.NULL_FILL, Cause.ROUNDING, Cause.SCALE, Cause.OFFSET, Cause.CATEGORY_REMAP, Cause.STALE,
-              Cause.PRECISION)
+PREFERENCE = (
+    Cause.NULL_FILL,
+    Cause.ROUNDING,
+    Cause.SCALE,
+    Cause.OFFSET,
+    Cause.CATEGORY_REMAP,
+    Cause.STALE,
+    Cause.PRECISION,
+)
 
 
 def _best(findings: list[Finding | None]) -> Finding | None:
@@ -165,9 +181,9 @@ def _value_findings(values: pl.DataFrame, kind: str, keys, history) -> list[Find
 def diagnose_type(offline: pl.Series, online: pl.Series) -> Diagnosis:
     """Same values in another type (e.g. "42" vs 42)? Both sides are the matched values."""
     total = offline.len()
-    as_number = pl.DataFrame(
-        {"offline": _to_number(offline), "online": _to_number(online)}
-    ).select(same=(pl.col("offline") == pl.col("online")) | (offline.cast(pl.String) == online.cast(pl.String)))
+    as_number = pl.DataFrame({"offline": _to_number(offline), "online": _to_number(online)}).select(
+        same=(pl.col("offline") == pl.col("online")) | (offline.cast(pl.String) == online.cast(pl.String))
+    )
     same = int(as_number.get_column("same").sum())
     example = next(
         ((a, b) for a, b in zip(offline.to_list(), online.to_list()) if a is not None and b is not None), None
@@ -192,7 +208,8 @@ def _null_fill(frame: pl.DataFrame, filled: str, null_side: str) -> Finding | No
     counts = fills.value_counts(sort=True)
     constant, count = counts.row(0)
     return Finding(
-        Cause.NULL_FILL, int(count),
+        Cause.NULL_FILL,
+        int(count),
         f"{filled} holds {quoted(constant)} where {null_side} is null",
         params={"fill": constant, "side": filled},
     )
@@ -207,8 +224,9 @@ def _close(a: np.ndarray, b: np.ndarray, rel: float = FIT_TOLERANCE) -> np.ndarr
 
 def _precision(x: np.ndarray, y: np.ndarray) -> Finding | None:
     explained = int(np.count_nonzero(_close(x, y, FLOAT32_RESOLUTION)))
-    return Finding(Cause.PRECISION, explained, "online = offline at float32 precision (a float32 round trip)",
-                   benign=True)
+    return Finding(
+        Cause.PRECISION, explained, "online = offline at float32 precision (a float32 round trip)", benign=True
+    )
 
 
 def _rounding(x: np.ndarray, y: np.ndarray, tol: float = FIT_TOLERANCE) -> Finding | None:
@@ -222,8 +240,12 @@ def _rounding(x: np.ndarray, y: np.ndarray, tol: float = FIT_TOLERANCE) -> Findi
         explained = int(np.count_nonzero(on_grid & near))
         if best is None or explained > best.explained:
             unit = "decimal" if decimals == 1 else "decimals"
-            best = Finding(Cause.ROUNDING, explained, f"online = offline rounded to {decimals} {unit}",
-                           params={"decimals": decimals})
+            best = Finding(
+                Cause.ROUNDING,
+                explained,
+                f"online = offline rounded to {decimals} {unit}",
+                params={"decimals": decimals},
+            )
         if explained == x.size:
             break
     return best
@@ -304,19 +326,26 @@ def quoted(value) -> str:
 
 def _category_remap(values: pl.DataFrame) -> Finding | None:
     """A consistent one-to-one relabelling: each offline label always becomes the same online label."""
-    pairs = values.group_by("offline", "online").len().sort(
-        ["len", "offline", "online"], descending=[True, False, False], nulls_last=True
+    pairs = (
+        values.group_by("offline", "online")
+        .len()
+        .sort(["len", "offline", "online"], descending=[True, False, False], nulls_last=True)
     )
     mapping = pairs.unique(subset="offline", keep="first", maintain_order=True)
     mapping = mapping.unique(subset="online", keep="first", maintain_order=True)
     explained = int(mapping.get_column("len").sum())
     shown = ", ".join(f"{quoted(a)}→{quoted(b)}" for a, b in mapping.select("offline", "online").head(8).iter_rows())
     more = f" (+{mapping.height - 8} more)" if mapping.height > 8 else ""
-    short = mapping.filter(*(pl.col(side).cast(pl.String).str.len_chars() <= LABEL_PARAM_CHARS
-                             for side in ("offline", "online")))
+    short = mapping.filter(
+        *(pl.col(side).cast(pl.String).str.len_chars() <= LABEL_PARAM_CHARS for side in ("offline", "online"))
+    )
     kept = dict(short.select("offline", "online").head(MAPPING_PARAMS).iter_rows())
-    return Finding(Cause.CATEGORY_REMAP, explained, f"online relabels offline values: {shown}{more}",
-                   params={"mapping": kept, "labels": mapping.height})
+    return Finding(
+        Cause.CATEGORY_REMAP,
+        explained,
+        f"online relabels offline values: {shown}{more}",
+        params={"mapping": kept, "labels": mapping.height},
+    )
 
 
 def _stale(pairs: pl.DataFrame, history: Callable[[pl.DataFrame], pl.DataFrame]) -> Finding | None:
@@ -327,8 +356,12 @@ def _stale(pairs: pl.DataFrame, history: Callable[[pl.DataFrame], pl.DataFrame])
         return None
     explained = round(found.len() / lags.height * pairs.height)
     lag = found.median()
-    return Finding(Cause.STALE, explained, f"online equals the offline value of the same key {_lag(lag)} earlier",
-                   params={"lag": _compact_duration(round(lag.total_seconds()) * 10**9)})
+    return Finding(
+        Cause.STALE,
+        explained,
+        f"online equals the offline value of the same key {_lag(lag)} earlier",
+        params={"lag": _compact_duration(round(lag.total_seconds()) * 10**9)},
+    )
 
 
 def _lag(lag) -> str:

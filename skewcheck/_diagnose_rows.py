@@ -58,7 +58,8 @@ def _timestamp_shift(
         Cause.TIMESTAMP_SHIFT,
         f"online timestamps are offline ones {sign} {abs(hours)} h: shifting them back joins {joined:,} of "
         f"{online_keys.height:,} online rows (a timezone bug in the logger?)",
-        params={"hours": hours}, share=joined / online_keys.height,
+        params={"hours": hours},
+        share=joined / online_keys.height,
     )
 
 
@@ -91,7 +92,8 @@ def _key_format(
                     Cause.KEY_FORMAT,
                     f"key {names.get(key, key)!r} differs in {name}{example}: ignoring it joins {joined:,} of "
                     f"{online_keys.height:,} online rows",
-                    params={"key": names.get(key, key), "difference": name}, share=joined / online_keys.height,
+                    params={"key": names.get(key, key), "difference": name},
+                    share=joined / online_keys.height,
                 )
     return None
 

@@ -155,10 +155,12 @@ class RawSide:
             return Evidence(domain=domain)
         test_kind = "categorical" if kind == "categorical" else "numeric"
         return Evidence(
-            distribution=distribution_test(offline, online, kind=test_kind, test=test), domain=domain,
+            distribution=distribution_test(offline, online, kind=test_kind, test=test),
+            domain=domain,
             # a sample draws the same picture
-            plot=lambda: histogram(_spread(offline, HISTOGRAM_SAMPLE), _spread(online, HISTOGRAM_SAMPLE),
-                                   kind=test_kind),
+            plot=lambda: histogram(
+                _spread(offline, HISTOGRAM_SAMPLE), _spread(online, HISTOGRAM_SAMPLE), kind=test_kind
+            ),
         )
 
 
@@ -168,20 +170,27 @@ def judge(
     """Everything skewcheck finds about one feature, and its verdict."""
     kind = off.kind if off is not None else kind_of(on.dtype)
     offline_null, offline_nan = off.null_rates() if off is not None else (0.0, 0.0)
-    nulls = NullRates(offline_rate=offline_null, online_rate=null_rate(on),
-                      offline_nan_rate=offline_nan, online_nan_rate=nan_rate(on))
+    nulls = NullRates(
+        offline_rate=offline_null, online_rate=null_rate(on), offline_nan_rate=offline_nan, online_nan_rate=nan_rate(on)
+    )
     dtypes = {"dtype_offline": off.dtype if off is not None else None, "dtype_online": dtype_name(on)}
     missing = _missing_side(off, on)
     if missing:
         side = "offline" if "offline" in missing else "online"
         return FeatureResult(
-            name=name, verdict=Verdict.SKEW, kind=kind, nulls=nulls, **dtypes, reasons=(Reason.MISSING,),
+            name=name,
+            verdict=Verdict.SKEW,
+            kind=kind,
+            nulls=nulls,
+            **dtypes,
+            reasons=(Reason.MISSING,),
             diagnosis=Diagnosis(Cause.MISSING, missing, params={"side": side}),
         )
     if off.all_null() and on.null_count() == on.len():
         warnings.warn(f"feature {name!r} is null on both sides: nothing to compare", SkewcheckWarning, stacklevel=2)
-        return FeatureResult(name=name, verdict=Verdict.OK, kind=kind, nulls=nulls, **dtypes,
-                             notes=("null on both sides",))
+        return FeatureResult(
+            name=name, verdict=Verdict.OK, kind=kind, nulls=nulls, **dtypes, notes=("null on both sides",)
+        )
 
     reasons: list[Reason] = []
     notes: list[str] = []
@@ -192,8 +201,10 @@ def judge(
         reasons.append(Reason.TYPE)
         text = off.as_text()
         if text is None:
-            notes.append(f"types differ: {off.dtype} offline, {on.dtype} online; a profile cannot compare "
-                         "the values as text, so no distribution test ran")
+            notes.append(
+                f"types differ: {off.dtype} offline, {on.dtype} online; a profile cannot compare "
+                "the values as text, so no distribution test ran"
+            )
             testable = False
         else:
             notes.append(f"types differ: {off.dtype} offline, {on.dtype} online; values compared as text")
@@ -212,8 +223,12 @@ def judge(
                 if benign:
                     reasons.remove(Reason.VALUES)
         if Reason.TYPE in reasons:
-            diagnosis = diagnose_type(*(side.gather(alignment.pairs.get_column(row)) for side, row in
-                                        zip((original[0].series, original[1]), (OFFLINE_ROW, ONLINE_ROW))))
+            diagnosis = diagnose_type(
+                *(
+                    side.gather(alignment.pairs.get_column(row))
+                    for side, row in zip((original[0].series, original[1]), (OFFLINE_ROW, ONLINE_ROW))
+                )
+            )
         if alignment.asof:  # the offline side is a history: describe the rows that were served
             off = RawSide(off.series.gather(alignment.pairs.get_column(OFFLINE_ROW)))
             offline_null, offline_nan = off.null_rates()
@@ -239,9 +254,18 @@ def judge(
             "sides hold different rows (drift, not a computation bug)",
         )
     return FeatureResult(
-        name=name, verdict=verdict, kind=kind, nulls=nulls, **dtypes, values=values,
-        distribution=evidence.distribution, domain=evidence.domain, diagnosis=diagnosis, reasons=tuple(reasons),
-        notes=tuple(notes), histogram=hist,
+        name=name,
+        verdict=verdict,
+        kind=kind,
+        nulls=nulls,
+        **dtypes,
+        values=values,
+        distribution=evidence.distribution,
+        domain=evidence.domain,
+        diagnosis=diagnosis,
+        reasons=tuple(reasons),
+        notes=tuple(notes),
+        histogram=hist,
     )
 
 
@@ -271,8 +295,9 @@ def _missing_side(off: OfflineSide | None, on: pl.Series | None) -> str | None:
 
 
 def warn_no_values(name: str) -> None:
-    warnings.warn(f"feature {name!r} has no values on one side after dropping nulls and NaN",
-                  SkewcheckWarning, stacklevel=3)
+    warnings.warn(
+        f"feature {name!r} has no values on one side after dropping nulls and NaN", SkewcheckWarning, stacklevel=3
+    )
 
 
 def domain_gap(off: pl.Series, on: pl.Series) -> DomainGap | None:

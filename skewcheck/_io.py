@@ -134,7 +134,11 @@ def _from_object(data: Any, role: str) -> pl.LazyFrame:
         raise SkewcheckInputError(f"{role}: cannot convert the {type(data).__name__} ({_first_line(exc)})") from None
     raise SkewcheckInputError(
         f"{role}: expected a file path or a polars/pandas/pyarrow table, got {module} {type(data).__name__}"
-        + ("; wrap a single column in a table, e.g. pyarrow.table({'x': column})" if module in ("pandas", "pyarrow") else "")
+        + (
+            "; wrap a single column in a table, e.g. pyarrow.table({'x': column})"
+            if module in ("pandas", "pyarrow")
+            else ""
+        )
     )
 
 

@@ -95,8 +95,13 @@ def audit_point_in_time(
     (False, 1)
     """
     key_list, feature_times, tolerance = check_pit(
-        event_time=event_time, feature_time=feature_time, keys=keys, ttl=ttl, features_source=features_source,
-        source_time=source_time, examples=examples,
+        event_time=event_time,
+        feature_time=feature_time,
+        keys=keys,
+        ttl=ttl,
+        features_source=features_source,
+        source_time=source_time,
+        examples=examples,
     )
     train = load(training, role="training")
     for key in key_list:
@@ -106,20 +111,43 @@ def audit_point_in_time(
     for (cast, dtype), column in zip(times, feature_times):
         _same_zone_kind(train, event_time, event[1], train, column, dtype)
 
-    frame = train.frame.with_row_index(_ROW).select(
-        _ROW, *key_list, event[0].alias(_EVENT), *(cast.alias(column) for (cast, _), column in zip(times, feature_times))
-    ).collect()
+    frame = (
+        train.frame.with_row_index(_ROW)
+        .select(
+            _ROW,
+            *key_list,
+            event[0].alias(_EVENT),
+            *(cast.alias(column) for (cast, _), column in zip(times, feature_times)),
+        )
+        .collect()
+    )
     checks = tuple(_check_times(frame, column, key_list, tolerance, examples) for column in feature_times)
 
     recompute: dict[str, Any] = {}
     if features_source is not None:
-        recompute = _recompute(train, frame, features_source, key_list, event_time, event[1], feature_times,
-                               source_time, tolerance, examples)
+        recompute = _recompute(
+            train,
+            frame,
+            features_source,
+            key_list,
+            event_time,
+            event[1],
+            feature_times,
+            source_time,
+            tolerance,
+            examples,
+        )
     recomputed = recompute.get("recomputed", ())
     passed = not any(c.future for c in checks) and not any(f.mismatched for f in recomputed)
     return PitReport(
-        passed=passed, training=train.label, rows=train.rows, event_time=event_time, keys=tuple(key_list),
-        ttl=tolerance, checks=checks, **recompute,
+        passed=passed,
+        training=train.label,
+        rows=train.rows,
+        event_time=event_time,
+        keys=tuple(key_list),
+        ttl=tolerance,
+        checks=checks,
+        **recompute,
     )
 
 
@@ -145,13 +173,17 @@ def _time_cast(source: Source, column: str, role: str, parameter: str) -> tuple[
     return utc_instants(pl.col(column), dtype), dtype
 
 
-def _same_zone_kind(left: Source, left_column: str, left_dtype: pl.DataType,
-                    right: Source, right_column: str, right_dtype: pl.DataType) -> None:
+def _same_zone_kind(
+    left: Source, left_column: str, left_dtype: pl.DataType, right: Source, right_column: str, right_dtype: pl.DataType
+) -> None:
     """The zone policy of `_time`, worded for two columns that may be of one table."""
     if not mixes_zones(left_dtype, right_dtype):
         return
-    naive, aware = ((left, left_column), (right, right_column)) if zone_of(left_dtype) is None else (
-        (right, right_column), (left, left_column))
+    naive, aware = (
+        ((left, left_column), (right, right_column))
+        if zone_of(left_dtype) is None
+        else ((right, right_column), (left, left_column))
+    )
     raise SkewcheckInputError(
         f"{naive[1]!r} in {naive[0].label} is timezone-naive but {aware[1]!r} in {aware[0].label} is "
         f"timezone-aware ({zone_of(left_dtype) or zone_of(right_dtype)}); skewcheck will not guess the zone: make both aware "
@@ -162,12 +194,13 @@ def _same_zone_kind(left: Source, left_column: str, left_dtype: pl.DataType,
 # --- the time checks ---------------------------------------------------------------------------
 
 
-def _check_times(
-    frame: pl.DataFrame, column: str, keys: list[str], ttl: timedelta | None, examples: int
-) -> TimeCheck:
+def _check_times(frame: pl.DataFrame, column: str, keys: list[str], ttl: timedelta | None, examples: int) -> TimeCheck:
     lead = pl.col(column) - pl.col(_EVENT)
     flagged = frame.select(
-        _ROW, *keys, _EVENT, column,
+        _ROW,
+        *keys,
+        _EVENT,
+        column,
         lead=lead,
         future=(lead > timedelta(0)).fill_null(False),
         stale=((pl.col(_EVENT) - pl.col(column) > ttl) if ttl is not None else pl.lit(False)).fill_null(False),
@@ -198,8 +231,15 @@ def _time_examples(rows: pl.DataFrame, column: str, keys: list[str]) -> tuple[Pi
 
 
 def _recompute(
-    train: Source, frame: pl.DataFrame, features_source: Any, keys: list[str], event_time: str,
-    event_dtype: pl.DataType, feature_times: list[str], source_time: str | None, ttl: timedelta | None,
+    train: Source,
+    frame: pl.DataFrame,
+    features_source: Any,
+    keys: list[str],
+    event_time: str,
+    event_dtype: pl.DataType,
+    feature_times: list[str],
+    source_time: str | None,
+    ttl: timedelta | None,
     examples: int,
 ) -> dict[str, Any]:
     source = load(features_source, role="features source")
@@ -230,17 +270,27 @@ def _recompute(
     duplicated = int(table.select(pl.struct(*keys, _SOURCE_TIME).is_duplicated().sum()).item())
     requests = frame.select(_ROW, *key_casts, _EVENT).filter(pl.col(_EVENT).is_not_null()).sort(_EVENT)
     correct = requests.join_asof(
-        table, left_on=_EVENT, right_on=_SOURCE_TIME, by=keys, strategy="backward", tolerance=ttl,
+        table,
+        left_on=_EVENT,
+        right_on=_SOURCE_TIME,
+        by=keys,
+        strategy="backward",
+        tolerance=ttl,
         check_sortedness=False,
     )
     values = train.frame.with_row_index(_ROW).select(_ROW, *names).collect()
-    joined = frame.select(_ROW, *keys, _EVENT).join(values, on=_ROW).join(
-        correct.drop(*keys, _EVENT), on=_ROW, how="left"
-    ).sort(_ROW)
+    joined = (
+        frame.select(_ROW, *keys, _EVENT)
+        .join(values, on=_ROW)
+        .join(correct.drop(*keys, _EVENT), on=_ROW, how="left")
+        .sort(_ROW)
+    )
     warnings = []
     if duplicated:
-        warnings.append(f"{duplicated:,} rows of {source.label} share their key and {source_time!r} with another: "
-                        "their point-in-time value is ambiguous (the last one is used)")
+        warnings.append(
+            f"{duplicated:,} rows of {source.label} share their key and {source_time!r} with another: "
+            "their point-in-time value is ambiguous (the last one is used)"
+        )
     return {
         "source": source.label,
         "source_time": source_time,
@@ -267,8 +317,13 @@ def _compare_values(joined: pl.DataFrame, name: str, keys: list[str], examples: 
         compared=joined.height,
         mismatched=int(differs.sum()),
         examples=tuple(
-            PitExample(row=r[_ROW], key={k: r[k] for k in keys}, event_time=r[_EVENT],
-                       training=r[name], correct=r[name + _CORRECT])
+            PitExample(
+                row=r[_ROW],
+                key={k: r[k] for k in keys},
+                event_time=r[_EVENT],
+                training=r[name],
+                correct=r[name + _CORRECT],
+            )
             for r in wrong.iter_rows(named=True)
         ),
     )

@@ -83,15 +83,15 @@ def run_features(
         warnings.simplefilter("always", SkewcheckWarning)
         chunks = list(column_chunks(names, rows))
         in_flight: deque[list[tuple[str, Future]]] = deque()
-        with _progress(len(names), enabled=progress) as advance, worker_pool(WORKERS) as pool, \
-                worker_pool(1) as reader:
+        with _progress(len(names), enabled=progress) as advance, worker_pool(WORKERS) as pool, worker_pool(1) as reader:
             next_read = reader.submit(read, chunks[0])
             for index, chunk in enumerate(chunks):
                 offline, online = next_read.result()
                 if index + 1 < len(chunks):
                     next_read = reader.submit(read, chunks[index + 1])
-                in_flight.append([(name, pool.submit(judge, name, offline.get(name), online.get(name)))
-                                  for name in chunk])
+                in_flight.append(
+                    [(name, pool.submit(judge, name, offline.get(name), online.get(name))) for name in chunk]
+                )
                 del offline, online
                 while len(in_flight) > (1 if index + 1 < len(chunks) else 0):
                     for name, job in in_flight.popleft():

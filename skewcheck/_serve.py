@@ -67,9 +67,7 @@ class LoggingMiddleware:
             elif message["type"] == "http.response.body" and status[0] == 200:
                 response_body.append(message.get("body", b""))
                 if not message.get("more_body", False):
-                    self.log.submit(
-                        b"".join(request_body), b"".join(response_body), request_id, log_time
-                    )
+                    self.log.submit(b"".join(request_body), b"".join(response_body), request_id, log_time)
             await send(message)
 
         await self.app(scope, receive_and_keep, keep_and_send)
@@ -128,7 +126,9 @@ def serve(
     try:
         listener = socket.create_server((host, port))
     except OSError as exc:
-        raise SkewcheckInputError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --port") from None
+        raise SkewcheckInputError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --port"
+        ) from None
     bound_port = listener.getsockname()[1]
     store = FeatureStore(repo_path=str(repo))
     auth_type = str_to_auth_manager_type(store.config.auth_config.type)  # as feast.feature_server.start_server
@@ -138,15 +138,9 @@ def serve(
         store, log_dir=log_dir, flush_rows=flush_rows, flush_seconds=flush_seconds, sample_rate=sample_rate
     )
     server = uvicorn.Server(
-        uvicorn.Config(
-            LoggingMiddleware(get_app(store), log), log_level="warning", access_log=False
-        )
+        uvicorn.Config(LoggingMiddleware(get_app(store), log), log_level="warning", access_log=False)
     )
-    target = (
-        f"{log_dir}/<feature service>"
-        if log_dir
-        else "each feature service's FileLoggingDestination"
-    )
+    target = f"{log_dir}/<feature service>" if log_dir else "each feature service's FileLoggingDestination"
     print(
         f"skewcheck feast serve: serving http://{host}:{bound_port}, logging to {target} "
         f"(a file every {flush_rows} rows or {flush_seconds:g} s)",
@@ -156,9 +150,7 @@ def serve(
     # uvicorn stops gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler it found:
     # this one only notes it, so the log is written before the process exits.
     stopped_by: list[int] = []
-    previous = {
-        sig: signal.signal(sig, lambda sig, frame: stopped_by.append(sig)) for sig in STOP_SIGNALS
-    }
+    previous = {sig: signal.signal(sig, lambda sig, frame: stopped_by.append(sig)) for sig in STOP_SIGNALS}
     try:
         server.run(sockets=[listener])
     finally:

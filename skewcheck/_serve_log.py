@@ -129,9 +129,7 @@ class ServedFeatureLog:
         self._thread = threading.Thread(target=self._run, name="skewcheck-served-log", daemon=True)
         self._thread.start()
 
-    def submit(
-        self, request_body: bytes, response_body: bytes, request_id: str, log_time: datetime
-    ) -> None:
+    def submit(self, request_body: bytes, response_body: bytes, request_id: str, log_time: datetime) -> None:
         """Queue one served response (an unbounded queue: never waits, never raises)."""
         self._queue.put_nowait((request_body, response_body, request_id, log_time))
 
@@ -163,16 +161,12 @@ class ServedFeatureLog:
             self._flush(everything=False)
 
     def _next_deadline(self) -> float:
-        oldest = [
-            s.oldest for s in self._services.values() if s is not None and s.oldest is not None
-        ]
+        oldest = [s.oldest for s in self._services.values() if s is not None and s.oldest is not None]
         if not oldest:
             return self._flush_seconds
         return max(0.0, min(oldest) + self._flush_seconds - time.monotonic())
 
-    def _record(
-        self, request_body: bytes, response_body: bytes, request_id: str, log_time: datetime
-    ) -> None:
+    def _record(self, request_body: bytes, response_body: bytes, request_id: str, log_time: datetime) -> None:
         try:
             request, response = json.loads(request_body), json.loads(response_body)
             service = self._service(request.get("feature_service"))
@@ -223,17 +217,13 @@ class ServedFeatureLog:
         sample_rate = self._sample_rate
         if sample_rate is None:
             sample_rate = config.sample_rate if config is not None else 1.0
-        schema = FeatureServiceLoggingSource(service, self._store.project).get_schema(
-            self._store.registry
-        )
+        schema = FeatureServiceLoggingSource(service, self._store.project).get_schema(self._store.registry)
         columns = {}
         for projection in service.feature_view_projections:
             for feature in projection.features:
                 column = f"{projection.name_to_use()}__{feature.name}"
                 columns[feature.name] = columns[column] = column
-        derived = {
-            c + suffix for c in columns.values() for suffix in ("", "__timestamp", "__status")
-        }
+        derived = {c + suffix for c in columns.values() for suffix in ("", "__timestamp", "__status")}
         request_fields = [n for n in schema.names if n not in derived and n not in SYSTEM_COLUMNS]
         log = _ServiceLog(name, directory, schema, sample_rate, columns, request_fields)
         log.clear()
@@ -271,9 +261,7 @@ class ServedFeatureLog:
         )
         dates = table.column(LOG_DATE).unique().to_pylist()
         for day in dates:
-            part = table.filter(
-                pa.compute.equal(table.column(LOG_DATE), pa.scalar(day, pa.date32()))
-            )
+            part = table.filter(pa.compute.equal(table.column(LOG_DATE), pa.scalar(day, pa.date32())))
             directory = service.directory / f"{LOG_DATE}={day.isoformat()}"
             directory.mkdir(parents=True, exist_ok=True)
             self._sequence += 1
@@ -299,9 +287,7 @@ class ServedFeatureLog:
                 self._health.last_error = last_error
 
 
-def _rows(
-    service: _ServiceLog, entities: dict, response: dict, request_id: str, log_time: datetime
-) -> dict:
+def _rows(service: _ServiceLog, entities: dict, response: dict, request_id: str, log_time: datetime) -> dict:
     """The log columns of one response: one row per requested entity."""
     n = len(next(iter(entities.values()), []))
     rows = {name: list(entities.get(name) or [None] * n) for name in service.request_fields}
@@ -344,13 +330,9 @@ def log_files(source: str | Path | list) -> list[Path]:
         elif item.is_file():
             files.append(item)
         else:
-            raise SkewcheckInputError(
-                f"{item}: no such served-feature log (a parquet file or a directory of them)"
-            )
+            raise SkewcheckInputError(f"{item}: no such served-feature log (a parquet file or a directory of them)")
     if not files:
-        raise SkewcheckInputError(
-            f"{', '.join(map(str, sources))}: holds no parquet files of a served-feature log"
-        )
+        raise SkewcheckInputError(f"{', '.join(map(str, sources))}: holds no parquet files of a served-feature log")
     return files
 
 
@@ -358,13 +340,9 @@ def read_log(source: str | Path | list) -> pl.DataFrame:
     """Read a served-feature log written by `ServedFeatureLog` (or Feast's Go server) into one frame."""
     files = log_files(source)
     try:
-        frame = pl.concat(
-            [pl.read_parquet(f, hive_partitioning=False) for f in files], how="diagonal_relaxed"
-        )
+        frame = pl.concat([pl.read_parquet(f, hive_partitioning=False) for f in files], how="diagonal_relaxed")
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise SkewcheckInputError(
-            f"{files[0].parent}: cannot read the served-feature log ({exc})"
-        ) from None
+        raise SkewcheckInputError(f"{files[0].parent}: cannot read the served-feature log ({exc})") from None
     if LOG_TIMESTAMP not in frame.columns:
         raise SkewcheckInputError(
             f"{files[0]}: not a served-feature log: no column {LOG_TIMESTAMP!r} (columns: {', '.join(frame.columns)})"

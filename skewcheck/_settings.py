@@ -33,8 +33,12 @@ NUMERIC_ONLY_TESTS = ("ks", "wasserstein")
 
 # The units of polars' duration language that have a fixed length, down to timedelta's microsecond.
 DURATION_UNITS = {
-    "us": timedelta(microseconds=1), "ms": timedelta(milliseconds=1),
-    "s": timedelta(seconds=1), "m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1),
+    "us": timedelta(microseconds=1),
+    "ms": timedelta(milliseconds=1),
+    "s": timedelta(seconds=1),
+    "m": timedelta(minutes=1),
+    "h": timedelta(hours=1),
+    "d": timedelta(days=1),
     "w": timedelta(weeks=1),
 }
 _DURATION = re.compile(r"(\d+)(ns|us|ms|mo|s|m|h|d|w|q|y|i)")
@@ -42,9 +46,17 @@ _DURATION = re.compile(r"(\d+)(ns|us|ms|mo|s|m|h|d|w|q|y|i)")
 
 # compare()'s options beyond the columns, with their defaults.
 _COMPARE_OPTIONS: dict[str, Any] = {
-    "asof": False, "asof_tolerance": None, "abs_tol": DEFAULT_ABS_TOL, "rel_tol": DEFAULT_REL_TOL,
-    "max_mismatch_rate": DEFAULT_MAX_MISMATCH_RATE, "null_rate_tolerance": DEFAULT_NULL_RATE_TOLERANCE,
-    "tests": None, "examples": DEFAULT_EXAMPLES, "diagnose": True, "fail_on": "skew", "progress": None,
+    "asof": False,
+    "asof_tolerance": None,
+    "abs_tol": DEFAULT_ABS_TOL,
+    "rel_tol": DEFAULT_REL_TOL,
+    "max_mismatch_rate": DEFAULT_MAX_MISMATCH_RATE,
+    "null_rate_tolerance": DEFAULT_NULL_RATE_TOLERANCE,
+    "tests": None,
+    "examples": DEFAULT_EXAMPLES,
+    "diagnose": True,
+    "fail_on": "skew",
+    "progress": None,
 }
 # The verdicts that can fail a report: skew always; drift only when asked (it is not a bug).
 FAIL_ON = ("skew", "drift")
@@ -98,7 +110,9 @@ def check_compare_options(**options: Any) -> timedelta | None:
     count(options["examples"], "examples")
     check_flag(options["diagnose"], "diagnose")
     if options["fail_on"] not in FAIL_ON:
-        raise SkewcheckInputError(f"`fail_on` must be one of {', '.join(map(repr, FAIL_ON))}, got {options['fail_on']!r}")
+        raise SkewcheckInputError(
+            f"`fail_on` must be one of {', '.join(map(repr, FAIL_ON))}, got {options['fail_on']!r}"
+        )
     if options["progress"] is not None:
         check_flag(options["progress"], "progress")
     return tolerance

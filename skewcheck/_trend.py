@@ -49,11 +49,7 @@ class TrendPoint:
         if self.threshold is None or self.threshold <= 0:
             return None
         if self.p_value is not None:
-            return (
-                math.log(max(self.p_value, 1e-300)) / math.log(self.threshold)
-                if self.threshold < 1
-                else None
-            )
+            return math.log(max(self.p_value, 1e-300)) / math.log(self.threshold) if self.threshold < 1 else None
         return None if self.statistic is None else self.statistic / self.threshold
 
 
@@ -76,9 +72,7 @@ class Trend:
 
     def first_skew(self, feature: str) -> str | None:
         """The first run in which `feature` is skewed (the day a bug starts), or None."""
-        return next(
-            (p.run for p in self.points if p.feature == feature and p.verdict == "skew"), None
-        )
+        return next((p.run for p in self.points if p.feature == feature and p.verdict == "skew"), None)
 
     def to_polars(self) -> pl.DataFrame:
         """One row per feature and run: verdict, mismatch rate, the test's numbers, cause, drift score."""
@@ -117,10 +111,7 @@ class Trend:
         head = "".join(f"<th>{escape(r)}</th>" for r in self.runs)
         rows = "".join(
             f"<tr><td>{escape(f)}</td>"
-            + "".join(
-                f'<td class="{_css(self.point(r, f))}">{escape(_cell(self.point(r, f)))}</td>'
-                for r in self.runs
-            )
+            + "".join(f'<td class="{_css(self.point(r, f))}">{escape(_cell(self.point(r, f)))}</td>' for r in self.runs)
             + f"<td>{escape(self.first_skew(f) or '-')}</td></tr>"
             for f in self.features
         )
@@ -150,23 +141,14 @@ class Trend:
         x = range(len(self.runs))
         for feature in self.features:
             points = [self.point(run, feature) for run in self.runs]
-            rates = [
-                p.mismatch_rate if p and p.mismatch_rate is not None else float("nan")
-                for p in points
-            ]
-            ratios = [
-                p.drift_score if p and p.drift_score is not None else float("nan") for p in points
-            ]
+            rates = [p.mismatch_rate if p and p.mismatch_rate is not None else float("nan") for p in points]
+            ratios = [p.drift_score if p and p.drift_score is not None else float("nan") for p in points]
             (line,) = rate_ax.plot(x, rates, marker="o", label=feature)
             drift_ax.plot(x, ratios, marker="o", color=line.get_color())
             skewed = [i for i, p in enumerate(points) if p and p.verdict == "skew"]
-            rate_ax.scatter(
-                skewed, [rates[i] for i in skewed], s=90, facecolors="none", edgecolors="#b00020"
-            )
+            rate_ax.scatter(skewed, [rates[i] for i in skewed], s=90, facecolors="none", edgecolors="#b00020")
         drift_ax.axhline(1, color="#888", linestyle="--", linewidth=1)
-        rate_ax.set(
-            title="row-level mismatch rate (red ring: skew)", ylabel="share of matched rows"
-        )
+        rate_ax.set(title="row-level mismatch rate (red ring: skew)", ylabel="share of matched rows")
         drift_ax.set(
             title="drift score (1 = the test's threshold)",
             ylabel="stat / threshold; log p / log threshold",
@@ -195,16 +177,12 @@ def read_trend(reports: list[str | os.PathLike], *, labels: list[str] | None = N
     """
     paths = [Path(p) for p in reports]
     if not paths:
-        raise SkewcheckInputError(
-            "no report given; pass the JSON reports of the runs, oldest first"
-        )
+        raise SkewcheckInputError("no report given; pass the JSON reports of the runs, oldest first")
     if labels is None:
         stems = [p.stem for p in paths]
         labels = stems if len(set(stems)) == len(stems) else [str(p) for p in paths]
     if len(labels) != len(paths) or len(set(labels)) != len(labels):
-        raise SkewcheckInputError(
-            f"expected {len(paths)} distinct labels, one per report, got {labels}"
-        )
+        raise SkewcheckInputError(f"expected {len(paths)} distinct labels, one per report, got {labels}")
     loaded = [_load(path) for path in paths]
     points, passed, features, warnings = [], [], {}, []
     for label, report in zip(labels, loaded):
@@ -215,9 +193,7 @@ def read_trend(reports: list[str | os.PathLike], *, labels: list[str] | None = N
     for label, path, report in zip(labels, paths, loaded):
         missing = [f for f in features if f not in {e["name"] for e in report["features"]}]
         if missing:
-            warnings.append(
-                f"{path} has no result for {', '.join(missing)} (another feature set): shown as absent"
-            )
+            warnings.append(f"{path} has no result for {', '.join(missing)} (another feature set): shown as absent")
     keys = {tuple(r.get("keys") or ()) for r in loaded}
     if len(keys) > 1:
         warnings.append(
@@ -225,9 +201,7 @@ def read_trend(reports: list[str | os.PathLike], *, labels: list[str] | None = N
         )
     versions = sorted({r["schema_version"] for r in loaded})
     if len(versions) > 1:
-        warnings.append(
-            f"reports of schema versions {versions}: version 1 verdicts are derived from 'skewed'"
-        )
+        warnings.append(f"reports of schema versions {versions}: version 1 verdicts are derived from 'skewed'")
     return Trend(tuple(labels), tuple(passed), tuple(features), tuple(points), tuple(warnings))
 
 
@@ -235,17 +209,11 @@ def _load(path: Path) -> dict[str, Any]:
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise SkewcheckInputError(
-            f"{path}: cannot read the report ({exc.strerror or exc})"
-        ) from None
+        raise SkewcheckInputError(f"{path}: cannot read the report ({exc.strerror or exc})") from None
     except json.JSONDecodeError as exc:
-        raise SkewcheckInputError(
-            f"{path}: not a JSON report ({exc.msg} at line {exc.lineno})"
-        ) from None
+        raise SkewcheckInputError(f"{path}: not a JSON report ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(report, dict) or "schema_version" not in report:
-        raise SkewcheckInputError(
-            f"{path}: not a skewcheck report (no 'schema_version'); pass files written by --json"
-        )
+        raise SkewcheckInputError(f"{path}: not a skewcheck report (no 'schema_version'); pass files written by --json")
     version = report["schema_version"]
     if version not in SUPPORTED_SCHEMA_VERSIONS:
         raise SkewcheckInputError(
@@ -253,9 +221,7 @@ def _load(path: Path) -> dict[str, Any]:
             f"{', '.join(map(str, SUPPORTED_SCHEMA_VERSIONS))}); read it with the skewcheck that wrote it"
         )
     if not isinstance(report.get("features"), list) or "passed" not in report:
-        raise SkewcheckInputError(
-            f"{path}: a schema_version {version} report needs 'passed' and 'features'"
-        )
+        raise SkewcheckInputError(f"{path}: a schema_version {version} report needs 'passed' and 'features'")
     return report
 
 
@@ -263,9 +229,7 @@ def _point(run: str, entry: dict[str, Any]) -> TrendPoint:
     distribution = entry.get("distribution") or {}
     verdict = entry.get("verdict")
     if verdict not in VERDICTS:  # schema_version 1
-        verdict = (
-            "skew" if entry.get("skewed") else "drift" if distribution.get("drifted") else "ok"
-        )
+        verdict = "skew" if entry.get("skewed") else "drift" if distribution.get("drifted") else "ok"
     values = entry.get("values") or {}
     diagnosis = entry.get("diagnosis") or {}
     return TrendPoint(

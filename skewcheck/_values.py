@@ -37,15 +37,22 @@ def compare_values(
         diff = pl.lit(None, dtype=pl.Float64)
     null_offline_only = offline.is_null() & online.is_not_null()
     null_online_only = offline.is_not_null() & online.is_null()
-    flags = frame.lazy().select(  # one lazy query: shared parts are computed once
-        (null_offline_only | null_online_only | (both & ~equal)).alias("mismatch"),
-        null_offline_only.sum().alias("null_offline_only"),
-        null_online_only.sum().alias("null_online_only"),
-        diff.max().alias("max_diff"),
-    ).collect()
+    flags = (
+        frame.lazy()
+        .select(  # one lazy query: shared parts are computed once
+            (null_offline_only | null_online_only | (both & ~equal)).alias("mismatch"),
+            null_offline_only.sum().alias("null_offline_only"),
+            null_online_only.sum().alias("null_online_only"),
+            diff.max().alias("max_diff"),
+        )
+        .collect()
+    )
     mismatch = flags.get_column("mismatch")
-    totals = flags.drop("mismatch").row(0, named=True) if flags.height else {
-        "null_offline_only": 0, "null_online_only": 0, "max_diff": None}
+    totals = (
+        flags.drop("mismatch").row(0, named=True)
+        if flags.height
+        else {"null_offline_only": 0, "null_online_only": 0, "max_diff": None}
+    )
     return ValueResult(
         compared=frame.height,
         mismatched=int(mismatch.sum()),
@@ -107,12 +114,17 @@ def _history_lookup(history: pl.DataFrame, keys: list[str], timestamp: str, kind
             pl.col(f"{timestamp}__history") < pl.col(timestamp)
         )
         if kind == "numeric":
-            same = agree(pl.col("value"), pl.col("online"), history.schema["value"],
-                         abs_tol=settings.abs_tol, rel_tol=settings.rel_tol)
+            same = agree(
+                pl.col("value"),
+                pl.col("online"),
+                history.schema["value"],
+                abs_tol=settings.abs_tol,
+                rel_tol=settings.rel_tol,
+            )
         else:
             same = pl.col("value") == pl.col("online")
-        lags = joined.filter(same).group_by("__pair").agg(
-            lag=(pl.col(timestamp) - pl.col(f"{timestamp}__history")).min()
+        lags = (
+            joined.filter(same).group_by("__pair").agg(lag=(pl.col(timestamp) - pl.col(f"{timestamp}__history")).min())
         )
         return candidates.join(lags, on="__pair", how="left").sort("__pair").select("lag")
 

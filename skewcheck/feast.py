@@ -138,9 +138,7 @@ def compare_store(
     check_feast(features=features, timestamp=timestamp, compare_options=compare_options)
     wanted = _resolve(store, features)
     keys = _join_keys(store, wanted)
-    requests = _read_rows(entity_df, "entity_df", [*keys, timestamp], timestamp).select(
-        *keys, timestamp
-    )
+    requests = _read_rows(entity_df, "entity_df", [*keys, timestamp], timestamp).select(*keys, timestamp)
     repeated = requests.filter(pl.struct(keys).is_duplicated())
     if repeated.height:
         raise SkewcheckInputError(
@@ -227,7 +225,11 @@ def compare_logged(
     requests = served.select(*keys, timestamp, *fields).unique(subset=[*keys, timestamp], maintain_order=True)
     offline = _offline_values(store, requests, wanted, keys, timestamp).drop(fields)
     report = compare(
-        offline, served.select(*keys, timestamp, *names), keys=keys, timestamp=timestamp, features=names,
+        offline,
+        served.select(*keys, timestamp, *names),
+        keys=keys,
+        timestamp=timestamp,
+        features=names,
         **compare_options,
     )
     if isinstance(serving_log, (str, Path, list, tuple)):
@@ -239,9 +241,7 @@ def compare_logged(
 
 def _log_frame(serving_log: Any) -> pl.DataFrame:
     """A directory or list of log files read as one frame; a file or frame loaded as it is."""
-    if isinstance(serving_log, (list, tuple)) or (
-        isinstance(serving_log, (str, Path)) and Path(serving_log).is_dir()
-    ):
+    if isinstance(serving_log, (list, tuple)) or (isinstance(serving_log, (str, Path)) and Path(serving_log).is_dir()):
         return read_log(serving_log)
     return load(serving_log, role="serving log").frame.collect()
 
@@ -261,15 +261,9 @@ def _resolve(store: FeatureStore, features: str | Sequence[str]) -> list[_Featur
     """Turn references and plain names into features of the registry's feature views."""
     requested = [features] if isinstance(features, str) else list(features)
     if not requested:
-        raise SkewcheckInputError(
-            "the feature list is empty; pass references such as 'view:feature'"
-        )
+        raise SkewcheckInputError("the feature list is empty; pass references such as 'view:feature'")
     views = {view.name: view for view in [*store.list_feature_views(), *store.list_on_demand_feature_views()]}
-    known = [
-        _Feature(name, field.name, field.dtype)
-        for name, view in views.items()
-        for field in view.features
-    ]
+    known = [_Feature(name, field.name, field.dtype) for name, view in views.items() for field in view.features]
     known_refs = ", ".join(f.ref for f in known) or "none"
     resolved: list[_Feature] = []
     for item in requested:
@@ -317,9 +311,7 @@ def _batch_views(store: FeatureStore, view_name: str) -> list[tuple[Any, Any]]:
         return [(view, view.projection)]
     except FeatureViewNotFoundException:
         odfv = store.get_on_demand_feature_view(view_name)
-        return [
-            (store.get_feature_view(p.name), p) for p in odfv.source_feature_view_projections.values()
-        ]
+        return [(store.get_feature_view(p.name), p) for p in odfv.source_feature_view_projections.values()]
 
 
 def _request_fields(store: FeatureStore, features: list[_Feature]) -> list[str]:
@@ -378,23 +370,15 @@ def _offline_values(
     return _typed(values, features)
 
 
-def _online_values(
-    store: FeatureStore, entities: pl.DataFrame, features: list[_Feature]
-) -> pl.DataFrame:
+def _online_values(store: FeatureStore, entities: pl.DataFrame, features: list[_Feature]) -> pl.DataFrame:
     """The online store's values for each entity (null where it holds none)."""
     rows = {key: entities.get_column(key).to_list() for key in entities.columns}
-    response = store.get_online_features(
-        features=[f.ref for f in features], entity_rows=rows
-    ).to_dict()
-    served = pl.DataFrame(
-        {name: response[name] for name in [*entities.columns, *(f.name for f in features)]}
-    )
+    response = store.get_online_features(features=[f.ref for f in features], entity_rows=rows).to_dict()
+    served = pl.DataFrame({name: response[name] for name in [*entities.columns, *(f.name for f in features)]})
     return _typed(served, features)
 
 
 def _typed(frame: pl.DataFrame, features: list[_Feature]) -> pl.DataFrame:
     """Give each feature the type of its Feast declaration: undoes pandas turning an integer
     column with nulls into floats, and types a column that is null throughout."""
-    return frame.with_columns(
-        pl.col(f.name).cast(POLARS_TYPE[f.dtype]) for f in features if f.dtype in POLARS_TYPE
-    )
+    return frame.with_columns(pl.col(f.name).cast(POLARS_TYPE[f.dtype]) for f in features if f.dtype in POLARS_TYPE)

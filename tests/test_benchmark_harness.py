@@ -16,8 +16,19 @@ ROWS, FEATURES = 2000, 6
 
 def test_quick_run_prints_the_table_and_writes_json_that_agrees_with_evidently(tmp_path):
     results_path = tmp_path / "results.json"
-    command = [sys.executable, "benchmarks/run.py", "--quick", "--rows", str(ROWS), "--features", str(FEATURES),
-               "--work-dir", str(tmp_path / "work"), "--json", str(results_path)]
+    command = [
+        sys.executable,
+        "benchmarks/run.py",
+        "--quick",
+        "--rows",
+        str(ROWS),
+        "--features",
+        str(FEATURES),
+        "--work-dir",
+        str(tmp_path / "work"),
+        "--json",
+        str(results_path),
+    ]
     completed = subprocess.run(command, check=False, cwd=ROOT, capture_output=True, text=True, timeout=300)
 
     assert completed.returncode == 0, completed.stderr

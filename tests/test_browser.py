@@ -83,9 +83,17 @@ def lab(tmp_path_factory):
         "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
         "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
     }
-    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-               f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={served}"]
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={served}",
+    ]
     if os.geteuid() == 0:
         command.append("--allow-root")
     log = (home / "server.log").open("w")
@@ -128,17 +136,13 @@ def page(browser, lab):
     with urllib.request.urlopen(f"{base}/api/sessions?token={token}") as response:
         sessions = json.load(response)
     for session in sessions:  # opening a notebook starts a kernel: stop it
-        request = urllib.request.Request(
-            f"{base}/api/sessions/{session['id']}?token={token}", method="DELETE"
-        )
+        request = urllib.request.Request(f"{base}/api/sessions/{session['id']}?token={token}", method="DELETE")
         urllib.request.urlopen(request).close()
 
 
 def expected_in(notebook: nbformat.NotebookNode) -> tuple[int, int]:
     """The mermaid blocks of a notebook's Markdown, and its image outputs."""
-    diagrams = sum(
-        cell.source.count(MERMAID_FENCE) for cell in notebook.cells if cell.cell_type == "markdown"
-    )
+    diagrams = sum(cell.source.count(MERMAID_FENCE) for cell in notebook.cells if cell.cell_type == "markdown")
     images = sum(
         any(mime in output.get("data", {}) for mime in IMAGE_MIME_TYPES)
         for cell in notebook.cells
@@ -183,12 +187,12 @@ def problems_of(page: Page, lab: tuple[str, str], path: str, notebook) -> list[s
     base, token = lab
     page.goto(f"{base}/lab/tree/{path}?reset&token={token}")
     diagrams, output_images = expected_in(notebook)
-    page.wait_for_function(RENDERED, arg=[len(notebook.cells), diagrams, output_images],
-                           timeout=RENDER_MS, polling=250)
+    page.wait_for_function(RENDERED, arg=[len(notebook.cells), diagrams, output_images], timeout=RENDER_MS, polling=250)
     found = page.evaluate(FINDINGS)
     problems = [f"{path}: error dialog: {text[:200]!r}" for text in found["dialogs"]]
-    problems += [f"{path}: mermaid block not rendered as SVG: {text!r}"
-                 for text in found["diagrams"] if text is not None]
+    problems += [
+        f"{path}: mermaid block not rendered as SVG: {text!r}" for text in found["diagrams"] if text is not None
+    ]
     if found["codeBlocks"]:
         problems.append(f"{path}: {found['codeBlocks']} mermaid block(s) shown as code")
     problems += [f"{path}: image does not load: {src!r}" for src in found["brokenImages"]]

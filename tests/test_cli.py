@@ -22,8 +22,12 @@ def _write(tmp_path, name, frame):
 
 def _base(rows=50):
     return pl.DataFrame(
-        {"user_id": list(range(rows)), "event_timestamp": [TS] * rows,
-         "spend": [float(i) for i in range(rows)], "tier": ["a", "b"] * (rows // 2)}
+        {
+            "user_id": list(range(rows)),
+            "event_timestamp": [TS] * rows,
+            "spend": [float(i) for i in range(rows)],
+            "tier": ["a", "b"] * (rows // 2),
+        }
     )
 
 
@@ -82,11 +86,14 @@ def test_demo_exits_0_and_writes_its_report(tmp_path, capsys):
 
 
 def test_console_script_runs_as_a_module():
-    result = subprocess.run([sys.executable, "-m", "skewcheck", "--version"], check=False, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "skewcheck", "--version"], check=False, capture_output=True, text=True
+    )
     assert result.returncode == 0 and result.stdout.startswith("skewcheck ")
 
 
 # --- bad input: one line on stderr naming the file and column, exit 2, inputs untouched ---------
+
 
 def _corrupt(tmp_path):
     path = _write(tmp_path, "corrupt.parquet", _base())
@@ -98,39 +105,83 @@ def _corrupt(tmp_path):
 
 
 BAD_INPUTS = {
-    "missing file": (lambda t: (t / "nope.parquet", _write(t, "on.parquet", _base())), [], ["nope.parquet", "no such file"]),
-    "corrupt parquet": (lambda t: (_corrupt(t), _write(t, "on.parquet", _base())), [], ["corrupt.parquet", "cannot read"]),
-    "empty file": (lambda t: ((t / "empty.csv").touch() or t / "empty.csv", _write(t, "on.parquet", _base())), [],
-                   ["empty.csv", "empty"]),
-    "zero rows": (lambda t: (_write(t, "none.parquet", _base().head(0)), _write(t, "on.parquet", _base())), [],
-                  ["none.parquet", "0 rows"]),
-    "unknown type": (lambda t: ((t / "x.xlsx").write_text("x") and t / "x.xlsx", _write(t, "on.parquet", _base())), [],
-                     ["x.xlsx", "unknown file type"]),
-    "key absent online": (lambda t: (_write(t, "off.parquet", _base()), _write(t, "on.parquet", _base().drop("user_id"))),
-                          ["--key", "user_id"], ["on.parquet", "'user_id'"]),
+    "missing file": (
+        lambda t: (t / "nope.parquet", _write(t, "on.parquet", _base())),
+        [],
+        ["nope.parquet", "no such file"],
+    ),
+    "corrupt parquet": (
+        lambda t: (_corrupt(t), _write(t, "on.parquet", _base())),
+        [],
+        ["corrupt.parquet", "cannot read"],
+    ),
+    "empty file": (
+        lambda t: ((t / "empty.csv").touch() or t / "empty.csv", _write(t, "on.parquet", _base())),
+        [],
+        ["empty.csv", "empty"],
+    ),
+    "zero rows": (
+        lambda t: (_write(t, "none.parquet", _base().head(0)), _write(t, "on.parquet", _base())),
+        [],
+        ["none.parquet", "0 rows"],
+    ),
+    "unknown type": (
+        lambda t: ((t / "x.xlsx").write_text("x") and t / "x.xlsx", _write(t, "on.parquet", _base())),
+        [],
+        ["x.xlsx", "unknown file type"],
+    ),
+    "key absent online": (
+        lambda t: (_write(t, "off.parquet", _base()), _write(t, "on.parquet", _base().drop("user_id"))),
+        ["--key", "user_id"],
+        ["on.parquet", "'user_id'"],
+    ),
     "timestamp absent offline": (
         lambda t: (_write(t, "off.parquet", _base().drop("event_timestamp")), _write(t, "on.parquet", _base())),
-        ["--key", "user_id", "--timestamp", "event_timestamp"], ["off.parquet", "'event_timestamp'"]),
+        ["--key", "user_id", "--timestamp", "event_timestamp"],
+        ["off.parquet", "'event_timestamp'"],
+    ),
     "incompatible key types": (
-        lambda t: (_write(t, "off.parquet", _base()),
-                   _write(t, "on.parquet", _base().with_columns(pl.col("user_id").cast(pl.String)))),
-        ["--key", "user_id"], ["'user_id'", "off.parquet", "on.parquet"]),
+        lambda t: (
+            _write(t, "off.parquet", _base()),
+            _write(t, "on.parquet", _base().with_columns(pl.col("user_id").cast(pl.String))),
+        ),
+        ["--key", "user_id"],
+        ["'user_id'", "off.parquet", "on.parquet"],
+    ),
     "naive vs aware timestamps": (
-        lambda t: (_write(t, "off.parquet", _base()),
-                   _write(t, "on.parquet", _base().with_columns(pl.col("event_timestamp").dt.replace_time_zone(None)))),
-        ["--key", "user_id", "--timestamp", "event_timestamp"], ["'event_timestamp'", "naive", "on.parquet"]),
-    "feature absent on both sides": (lambda t: (_write(t, "off.parquet", _base()), _write(t, "on.parquet", _base())),
-                                     ["--features", "spend,nosuch"], ["'nosuch'", "off.parquet", "on.parquet"]),
+        lambda t: (
+            _write(t, "off.parquet", _base()),
+            _write(t, "on.parquet", _base().with_columns(pl.col("event_timestamp").dt.replace_time_zone(None))),
+        ),
+        ["--key", "user_id", "--timestamp", "event_timestamp"],
+        ["'event_timestamp'", "naive", "on.parquet"],
+    ),
+    "feature absent on both sides": (
+        lambda t: (_write(t, "off.parquet", _base()), _write(t, "on.parquet", _base())),
+        ["--features", "spend,nosuch"],
+        ["'nosuch'", "off.parquet", "on.parquet"],
+    ),
     "no common features": (
-        lambda t: (_write(t, "off.parquet", _base().select("user_id", "spend")),
-                   _write(t, "on.parquet", _base().select("user_id", "tier"))),
-        ["--key", "user_id"], ["no common feature columns", "off.parquet", "on.parquet"]),
-    "timestamp without key": (lambda t: (_write(t, "off.parquet", _base()), _write(t, "on.parquet", _base())),
-                              ["--timestamp", "event_timestamp"], ["'event_timestamp'", "--key"]),
+        lambda t: (
+            _write(t, "off.parquet", _base().select("user_id", "spend")),
+            _write(t, "on.parquet", _base().select("user_id", "tier")),
+        ),
+        ["--key", "user_id"],
+        ["no common feature columns", "off.parquet", "on.parquet"],
+    ),
+    "timestamp without key": (
+        lambda t: (_write(t, "off.parquet", _base()), _write(t, "on.parquet", _base())),
+        ["--timestamp", "event_timestamp"],
+        ["'event_timestamp'", "--key"],
+    ),
     "csv with unparsed timestamp": (
-        lambda t: (_write(t, "off.parquet", _base()),
-                   _write(t, "on.csv", _base().with_columns(pl.lit("yesterday").alias("event_timestamp")))),
-        ["--key", "user_id", "--timestamp", "event_timestamp"], ["on.csv", "'event_timestamp'", "String"]),
+        lambda t: (
+            _write(t, "off.parquet", _base()),
+            _write(t, "on.csv", _base().with_columns(pl.lit("yesterday").alias("event_timestamp"))),
+        ),
+        ["--key", "user_id", "--timestamp", "event_timestamp"],
+        ["on.csv", "'event_timestamp'", "String"],
+    ),
 }
 
 
@@ -156,7 +207,10 @@ def test_bad_input_gets_one_clear_line_and_exit_2(tmp_path, case, capsys):
     assert not (tmp_path / "r.json").exists()
 
 
-@pytest.mark.parametrize("args", [["compare"], ["compare", "a", "b", "--abs-tol", "-1"], ["compare", "a", "b", "--test", "nope"], ["frobnicate"]])
+@pytest.mark.parametrize(
+    "args",
+    [["compare"], ["compare", "a", "b", "--abs-tol", "-1"], ["compare", "a", "b", "--test", "nope"], ["frobnicate"]],
+)
 def test_usage_errors_exit_2_in_one_line(args, capsys):
     with pytest.raises(SystemExit) as exit_info:
         code = main(args)
@@ -170,7 +224,9 @@ def test_bad_input_through_the_real_console_script(tmp_path):
     off = _write(tmp_path, "off.parquet", _base())
     result = subprocess.run(
         [sys.executable, "-m", "skewcheck", "compare", str(off), str(tmp_path / "missing.csv")],
-        check=False, capture_output=True, text=True,
+        check=False,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "missing.csv" in result.stderr

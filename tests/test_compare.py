@@ -113,8 +113,9 @@ def test_width_alone_is_not_skew():
 
 def test_missing_and_all_null_features_are_skewed_with_cause_missing():
     offline = pl.DataFrame({"k": [1, 2], "x": [1.0, 2.0], "gone": [1, 2], "empty": [1.0, 2.0]})
-    online = pl.DataFrame({"k": [1, 2], "x": [1.0, 2.0], "empty": [None, None], "new": ["a", "b"]},
-                          schema_overrides={"empty": pl.Float64})
+    online = pl.DataFrame(
+        {"k": [1, 2], "x": [1.0, 2.0], "empty": [None, None], "new": ["a", "b"]}, schema_overrides={"empty": pl.Float64}
+    )
     report = skewcheck.compare(offline, online, keys="k")
     for name in ("gone", "empty", "new"):
         assert report[name].skewed and report[name].diagnosis.cause is Cause.MISSING, name
@@ -195,12 +196,27 @@ def test_json_report_follows_the_contract():
     data = json.loads(skewcheck.compare(offline, online, keys="user_id", timestamp=None).to_json())
     assert data["schema_version"] == 2 and data["skewcheck_version"] == skewcheck.__version__
     assert data["passed"] is False and data["keys"] == ["user_id"] and data["timestamp"] is None
-    assert set(data["rows"]) >= {"offline", "online", "matched", "offline_only", "online_only",
-                                 "duplicate_keys_offline", "duplicate_keys_online", "diagnosis"}
+    assert set(data["rows"]) >= {
+        "offline",
+        "online",
+        "matched",
+        "offline_only",
+        "online_only",
+        "duplicate_keys_offline",
+        "duplicate_keys_online",
+        "diagnosis",
+    }
     spend = next(f for f in data["features"] if f["name"] == "spend")
     assert set(spend) >= {"name", "skewed", "dtype", "values", "distribution", "nulls", "diagnosis"}
-    assert set(spend["values"]) >= {"compared", "mismatched", "mismatch_rate", "null_offline_only",
-                                    "null_online_only", "max_abs_diff", "examples"}
+    assert set(spend["values"]) >= {
+        "compared",
+        "mismatched",
+        "mismatch_rate",
+        "null_offline_only",
+        "null_online_only",
+        "max_abs_diff",
+        "examples",
+    }
     assert set(spend["distribution"]) == {"test", "statistic", "threshold", "p_value", "drifted"}
     assert spend["values"]["examples"][0]["key"] == {"user_id": 0}
 
@@ -221,8 +237,9 @@ def test_report_renders_as_table_html_and_polars(tmp_path):
 
 
 def test_constant_and_degenerate_features_warn_but_do_not_crash():
-    offline = pl.DataFrame({"k": [1, 2, 3], "c": [5.0, 5.0, 5.0], "n": [None, None, None]},
-                           schema_overrides={"n": pl.Float64})
+    offline = pl.DataFrame(
+        {"k": [1, 2, 3], "c": [5.0, 5.0, 5.0], "n": [None, None, None]}, schema_overrides={"n": pl.Float64}
+    )
     with pytest.warns(skewcheck.SkewcheckWarning):
         report = skewcheck.compare(offline, offline.clone(), keys="k")
     assert report.passed
@@ -230,8 +247,9 @@ def test_constant_and_degenerate_features_warn_but_do_not_crash():
 
 
 def test_pandas_nullable_and_categorical_columns_load():
-    offline = pd.DataFrame({"k": [1, 2, 3], "x": pd.array([1, None, 3], dtype="Int64"),
-                            "c": pd.Categorical(["a", "b", "a"])})
+    offline = pd.DataFrame(
+        {"k": [1, 2, 3], "x": pd.array([1, None, 3], dtype="Int64"), "c": pd.Categorical(["a", "b", "a"])}
+    )
     report = skewcheck.compare(offline, offline.copy(), keys="k")
     assert report.passed and report["c"].kind == "categorical"
     assert report["x"].nulls.offline_rate == pytest.approx(1 / 3)

@@ -63,9 +63,7 @@ KEYS = ["user_id", "event_timestamp"]
 def shop(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """All generated tables (by name) and the manifest, at seed 42, scale 1."""
     paths = generate(tmp_path_factory.mktemp("shop"))
-    tables: dict = {
-        path.stem: pl.read_parquet(path) for path in paths.values() if path.suffix == ".parquet"
-    }
+    tables: dict = {path.stem: pl.read_parquet(path) for path in paths.values() if path.suffix == ".parquet"}
     tables["manifest"] = json.loads(paths["manifest.json"].read_text())
     return tables
 
@@ -129,10 +127,7 @@ def recompute_from_purchases(rows: pl.DataFrame, purchases: pl.DataFrame) -> pl.
             last_bought=pl.col("bought").filter(age > timedelta(0)).max(),
         )
         .with_columns(
-            days_since_last_purchase=(
-                pl.col("event_timestamp") - pl.col("last_bought")
-            ).dt.total_seconds()
-            / 86_400
+            days_since_last_purchase=(pl.col("event_timestamp") - pl.col("last_bought")).dt.total_seconds() / 86_400
         )
         .select(*KEYS, *FEATURES[:-1])
         .sort(KEYS)
@@ -159,9 +154,7 @@ def test_window_boundaries_are_strictly_before_midnight() -> None:
         },
         schema={"user_id": pl.Int64, "event_timestamp": UTC, "amount": pl.Float64},
     )
-    stats = make_user_stats(users, purchases).filter(
-        pl.col("event_timestamp").is_in([day(40), day(41)])
-    )
+    stats = make_user_stats(users, purchases).filter(pl.col("event_timestamp").is_in([day(40), day(41)]))
     assert stats.select(FEATURES[:-1]).rows() == [
         (1, 2, 30.0, 15.0, 15.0, 6.5),  # day 10 counts (window [T-30d, T)), day 40 does not
         (1, 2, 60.0, 30.0, 70 / 3, 1.0),  # day 10 left the 30d window, 33.5 left the 7d one
@@ -170,9 +163,9 @@ def test_window_boundaries_are_strictly_before_midnight() -> None:
 
 def test_user_stats_ignore_later_purchases(shop: dict) -> None:
     cut = day(100)
-    truncated = make_user_stats(
-        shop["users"], shop["purchases"].filter(pl.col("event_timestamp") < cut)
-    ).filter(pl.col("event_timestamp") <= cut)
+    truncated = make_user_stats(shop["users"], shop["purchases"].filter(pl.col("event_timestamp") < cut)).filter(
+        pl.col("event_timestamp") <= cut
+    )
     full = shop["user_stats"].filter(pl.col("event_timestamp") <= cut)
     assert_frame_equal(truncated, full)
     assert (shop["user_stats"]["days_since_last_purchase"].drop_nulls() > 0).all()
@@ -216,8 +209,7 @@ def test_planted_bugs_match_the_manifest(shop: dict) -> None:
     null_rows = offline["days_since_last_purchase"].is_null()
     assert null_rows.mean() > 0.01
     assert (
-        served["days_since_last_purchase"].filter(null_rows)
-        == causes["days_since_last_purchase"]["constant"]
+        served["days_since_last_purchase"].filter(null_rows) == causes["days_since_last_purchase"]["constant"]
     ).all()
     assert_series_equal(
         served["days_since_last_purchase"].filter(~null_rows),
@@ -233,16 +225,14 @@ def test_planted_bugs_match_the_manifest(shop: dict) -> None:
         .with_columns(scaled=(pl.col("served") / pl.col("offline") - scale["factor"]).abs() < 1e-9)
     )
     assert (ratio["scaled"] | (ratio["served"] == ratio["offline"])).all()
-    per_user = ratio.group_by("user_id").agg(
-        pl.col("scaled").all(), pl.col("scaled").any().alias("any")
-    )
+    per_user = ratio.group_by("user_id").agg(pl.col("scaled").all(), pl.col("scaled").any().alias("any"))
     assert (per_user["scaled"] == per_user["any"]).all()
     assert per_user["scaled"].mean() == pytest.approx(scale["affected_share"], abs=0.015)
 
     stale = shop["manifest"]["serving_log"]["purchases_30d"]["lag_days"]
-    day_before = offline.select(
-        "user_id", pl.col("event_timestamp") - timedelta(days=stale)
-    ).join_asof(shop["user_stats"], on="event_timestamp", by="user_id", check_sortedness=False)
+    day_before = offline.select("user_id", pl.col("event_timestamp") - timedelta(days=stale)).join_asof(
+        shop["user_stats"], on="event_timestamp", by="user_id", check_sortedness=False
+    )
     assert_series_equal(served["purchases_30d"], day_before["purchases_30d"])
     assert (served["purchases_30d"] != offline["purchases_30d"]).mean() > 0.05
 
@@ -279,18 +269,14 @@ def test_labels_follow_their_definition(shop: dict) -> None:
         .unique()
     )
     expected = labels.join(bought_next_30d, on=KEYS, how="anti").select(KEYS).sort(KEYS)
-    assert_frame_equal(
-        labels.filter(pl.col("churned_next_30d") == 1).select(KEYS).sort(KEYS), expected
-    )
+    assert_frame_equal(labels.filter(pl.col("churned_next_30d") == 1).select(KEYS).sort(KEYS), expected)
     assert labels["event_timestamp"].n_unique() >= 10
     assert 0.1 < labels["churned_next_30d"].mean() < 0.4
 
 
 def churn_auc(features: pl.DataFrame) -> float:
     """Test AUC of a logistic regression, with train and test split by user."""
-    x = features.select(
-        pl.col("purchases_30d", "days_since_last_purchase", "avg_amount_30d").fill_null(0)
-    ).to_numpy()
+    x = features.select(pl.col("purchases_30d", "days_since_last_purchase", "avg_amount_30d").fill_null(0)).to_numpy()
     y = features["churned_next_30d"].to_numpy()
     test = features["user_id"].to_numpy() % 4 == 0
     model = make_pipeline(StandardScaler(), LogisticRegression()).fit(x[~test], y[~test])

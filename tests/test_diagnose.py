@@ -92,9 +92,14 @@ def test_null_fill_the_other_way_round():
     online = _offline().with_columns(
         pl.when(pl.col("user_id") % 7 == 0).then(None).otherwise(pl.col("count")).alias("count")
     )
-    offline = _offline().with_columns(pl.when(pl.col("user_id") % 7 == 0).then(0).otherwise(pl.col("count")).alias("count"))
+    offline = _offline().with_columns(
+        pl.when(pl.col("user_id") % 7 == 0).then(0).otherwise(pl.col("count")).alias("count")
+    )
     feature = _diagnosis(online, offline, feature="count")
-    assert feature.diagnosis.cause is Cause.NULL_FILL and "offline holds 0 where online is null" in feature.diagnosis.detail
+    assert (
+        feature.diagnosis.cause is Cause.NULL_FILL
+        and "offline holds 0 where online is null" in feature.diagnosis.detail
+    )
 
 
 def test_mixed_causes_report_the_dominant_and_mention_the_other():
@@ -102,9 +107,12 @@ def test_mixed_causes_report_the_dominant_and_mention_the_other():
         pl.when(pl.col("user_id") % 20 == 0).then(None).otherwise(pl.col("amount")).alias("amount")
     )
     online = offline.with_columns(
-        pl.when(pl.col("amount").is_null()).then(-1.0)
-        .when(pl.col("user_id") % 5 == 1).then(pl.col("amount") * 100)
-        .otherwise(pl.col("amount")).alias("amount")
+        pl.when(pl.col("amount").is_null())
+        .then(-1.0)
+        .when(pl.col("user_id") % 5 == 1)
+        .then(pl.col("amount") * 100)
+        .otherwise(pl.col("amount"))
+        .alias("amount")
     )
     feature = _diagnosis(online, offline)
     assert feature.diagnosis.cause is Cause.SCALE  # 400 scaled pairs beat 100 filled nulls
@@ -129,9 +137,13 @@ def test_stale_values_are_found_in_the_offline_history_with_their_lag():
             "score": rng.normal(0, 1, users * days),
         }
     )
-    served = history.filter(pl.col("event_timestamp") >= START + timedelta(days=5)).with_columns(
-        pl.col("score").shift(2).over("user_id").alias("score")  # served two days late
-    ).drop_nulls()
+    served = (
+        history.filter(pl.col("event_timestamp") >= START + timedelta(days=5))
+        .with_columns(
+            pl.col("score").shift(2).over("user_id").alias("score")  # served two days late
+        )
+        .drop_nulls()
+    )
     feature = skewcheck.compare(history, served, keys="user_id", timestamp="event_timestamp")["score"]
     assert feature.diagnosis.cause is Cause.STALE and "2 days earlier" in feature.diagnosis.detail
 
@@ -146,7 +158,9 @@ def test_asof_join_finds_stale_values_behind_requests():
             "score": rng.normal(0, 1, users * days),
         }
     )
-    requests = pl.DataFrame({"user_id": np.arange(users), "event_timestamp": [START + timedelta(days=6, hours=9)] * users})
+    requests = pl.DataFrame(
+        {"user_id": np.arange(users), "event_timestamp": [START + timedelta(days=6, hours=9)] * users}
+    )
     correct = requests.join_asof(table.sort("event_timestamp"), on="event_timestamp", by="user_id")
     day_before = requests.with_columns(pl.col("event_timestamp") - timedelta(days=1)).join_asof(
         table.sort("event_timestamp"), on="event_timestamp", by="user_id"
@@ -186,13 +200,19 @@ def test_timestamp_shift_is_found_when_nothing_joins():
     assert "+ 5 h" in report.rows.diagnosis.detail and f"joins {ROWS:,} of {ROWS:,}" in report.rows.diagnosis.detail
 
 
-@pytest.mark.parametrize(("transform", "words"), [
-    (lambda e: e.str.zfill(7), "leading zeros"),
-    (lambda e: e.str.to_uppercase(), "letter case"),
-])
+@pytest.mark.parametrize(
+    ("transform", "words"),
+    [
+        (lambda e: e.str.zfill(7), "leading zeros"),
+        (lambda e: e.str.to_uppercase(), "letter case"),
+    ],
+)
 def test_key_format_is_found_when_nothing_joins(transform, words):
-    offline = _offline().with_columns(pl.format("u{}", pl.col("user_id")).alias("user_id")) if words == "letter case" \
+    offline = (
+        _offline().with_columns(pl.format("u{}", pl.col("user_id")).alias("user_id"))
+        if words == "letter case"
         else _offline().with_columns(pl.col("user_id").cast(pl.String))
+    )
     online = offline.with_columns(transform(pl.col("user_id")))
     report = skewcheck.compare(offline, online, keys="user_id", timestamp="event_timestamp")
     assert report.rows.diagnosis.cause is Cause.KEY_FORMAT and words in report.rows.diagnosis.detail
@@ -208,7 +228,9 @@ def test_key_type_error_says_whether_a_cast_would_join(tmp_path, capsys):
 
 
 def test_causes_reach_json_terminal_and_html():
-    report = skewcheck.compare(_offline(), _planted(pl.col("amount") * 100), keys="user_id", timestamp="event_timestamp")
+    report = skewcheck.compare(
+        _offline(), _planted(pl.col("amount") * 100), keys="user_id", timestamp="event_timestamp"
+    )
     data = report.to_dict()
     amount = next(f for f in data["features"] if f["name"] == "amount")
     assert amount["diagnosis"]["cause"] == "scale"
@@ -219,8 +241,9 @@ def test_causes_reach_json_terminal_and_html():
 
 def test_diagnosis_can_be_turned_off():
     online = _offline().with_columns(pl.col("event_timestamp") + timedelta(hours=5))
-    report = skewcheck.compare(_offline(), _planted(pl.col("amount") * 100), keys="user_id",
-                               timestamp="event_timestamp", diagnose=False)
+    report = skewcheck.compare(
+        _offline(), _planted(pl.col("amount") * 100), keys="user_id", timestamp="event_timestamp", diagnose=False
+    )
     assert report["amount"].skewed and report["amount"].diagnosis is None
     shifted = skewcheck.compare(_offline(), online, keys="user_id", timestamp="event_timestamp", diagnose=False)
     assert shifted.rows.diagnosis is None

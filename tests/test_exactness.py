@@ -109,8 +109,13 @@ def test_aware_timestamp_features_in_two_zones_compare_as_instants():
 def test_join_timestamps_keep_nanoseconds():
     stamps = pl.Series([10**18, 10**18 + 1, 10**18 + 2]).cast(pl.Datetime("ns"))
     off = pl.DataFrame({"k": [1, 1, 1], "ts": stamps, "x": [1.0, 2.0, 3.0]})
-    on = pl.DataFrame({"k": [1, 1, 1], "ts": stamps.cast(pl.Datetime("us")).cast(pl.Datetime("ns")) + pl.Series(
-        [0, 1, 2]).cast(pl.Duration("ns")), "x": [1.0, 2.0, 3.0]})
+    on = pl.DataFrame(
+        {
+            "k": [1, 1, 1],
+            "ts": stamps.cast(pl.Datetime("us")).cast(pl.Datetime("ns")) + pl.Series([0, 1, 2]).cast(pl.Duration("ns")),
+            "x": [1.0, 2.0, 3.0],
+        }
+    )
     rows = skewcheck.compare(off, on, keys="k", timestamp="ts").rows
     assert (rows.matched, rows.duplicate_keys_offline, rows.duplicate_keys_online) == (3, 0, 0)
 
@@ -125,16 +130,19 @@ def test_null_keys_are_counted_apart_and_never_joined():
     assert json.loads(report.to_json())["rows"]["null_keys_offline"] == 2
 
 
-@pytest.mark.parametrize("name", ["offline", "online", "value", "__pair", "__skewcheck_offline_row",
-                                  "__skewcheck_key_hash", "__skewcheck_join_0"])
+@pytest.mark.parametrize(
+    "name",
+    ["offline", "online", "value", "__pair", "__skewcheck_offline_row", "__skewcheck_key_hash", "__skewcheck_join_0"],
+)
 def test_key_and_timestamp_columns_may_have_any_name(name):
     stamps = _times(n=6)
     off = pl.DataFrame({name: [1, 2, 3, 1, 2, 3], "ts": stamps, "x": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]})
     on = off.with_columns(pl.col("x") * 100)
     report = skewcheck.compare(off, on, keys=name, timestamp="ts")
     assert report.rows.matched == 6 and report["x"].values.examples[0].key == {name: 1, "ts": stamps[0]}
-    as_ts = skewcheck.compare(off.rename({"ts": "online", name: "k"}), on.rename({"ts": "online", name: "k"}),
-                              keys="k", timestamp="online")
+    as_ts = skewcheck.compare(
+        off.rename({"ts": "online", name: "k"}), on.rename({"ts": "online", name: "k"}), keys="k", timestamp="online"
+    )
     assert as_ts["x"].diagnosis.cause is Cause.SCALE
 
 
@@ -246,8 +254,11 @@ def test_the_json_carries_params_share_and_secondary():
 def _growing_feature(tmp_path):
     """12 days of training rows and the last day served: every served value is right."""
     days = [datetime(2026, 11, 19) + timedelta(days=d) for d in range(12)]
-    rows = [{"user_id": u, "ts": day, "spend": 10.0 * d + u % 7, "tier": "gold" if u % 2 else "silver"}
-            for d, day in enumerate(days) for u in range(125)]
+    rows = [
+        {"user_id": u, "ts": day, "spend": 10.0 * d + u % 7, "tier": "gold" if u % 2 else "silver"}
+        for d, day in enumerate(days)
+        for u in range(125)
+    ]
     offline = pl.DataFrame(rows)
     online = offline.filter(pl.col("ts") == days[-1])
     paths = tmp_path / "offline.parquet", tmp_path / "online.parquet"
@@ -267,7 +278,9 @@ def test_agreeing_pairs_with_different_populations_are_drift_not_skew(tmp_path):
     assert not skewcheck.compare(offline, online, keys="user_id", timestamp="ts", fail_on="drift").passed
     data = json.loads(report.to_json())
     assert {f["name"]: (f["verdict"], f["skewed"]) for f in data["features"]} == {
-        "spend": ("drift", False), "tier": ("ok", False)}
+        "spend": ("drift", False),
+        "tier": ("ok", False),
+    }
     assert data["passed"] is True and data["fail_on"] == "skew"
 
 

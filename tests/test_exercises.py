@@ -91,11 +91,7 @@ def test_exercises_show_no_solution_and_no_hidden_test_line(name):
     text = notebook_text(exercise)
     for marker in ["BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS"]:
         assert marker not in text, f"exercises/{name} contains {marker!r}"
-    hidden = [
-        line
-        for cell in solution.cells
-        for line in hidden_lines(cell.source, BEGIN_HIDDEN, END_HIDDEN)
-    ]
+    hidden = [line for cell in solution.cells for line in hidden_lines(cell.source, BEGIN_HIDDEN, END_HIDDEN)]
     assert hidden, f"solutions/{name} has no hidden tests"
     shown = [line for line in hidden if line in text]
     assert not shown, f"exercises/{name} shows hidden test lines: {shown}"
@@ -143,7 +139,7 @@ def find_course_data_function(notebook: nbformat.NotebookNode):
         if isinstance(node, ast.FunctionDef) and node.name == "find_course_data"
     )
     namespace = {"os": os, "Path": Path}
-    exec(compile(ast.Module([function], type_ignores=[]), "setup", "exec"), namespace)
+    exec(compile(ast.Module([function], type_ignores=[]), "setup", "exec"), namespace)  # noqa: S102 (the course's own setup code)
     return namespace["find_course_data"]
 
 
@@ -167,8 +163,10 @@ WRONG_ANSWERS = {
     # Made-up latencies with made-up timings to match: only a fresh measurement tells them apart.
     "07-made-up-latencies": (
         "07_evaluating_feature_stores",
-        {"measure": "timings_ms = [float(v) for v in np.linspace(1.0, 2.0, 500)]\n"
-                    "measured_p50_ms, measured_p99_ms = (float(v) for v in np.percentile(timings_ms, [50, 99]))"},
+        {
+            "measure": "timings_ms = [float(v) for v in np.linspace(1.0, 2.0, 500)]\n"
+            "measured_p50_ms, measured_p99_ms = (float(v) for v in np.percentile(timings_ms, [50, 99]))"
+        },
         {"test-measure"},
     ),
 }
@@ -183,8 +181,13 @@ def run_with(name: str, code: dict[str, str], last_cell: str) -> dict[str, str]:
     for cell in notebook.cells:
         if nbgrader_meta(cell).get("grade_id") in code:
             cell.source = code[nbgrader_meta(cell)["grade_id"]]
-    NotebookClient(notebook, timeout=300, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(SOLUTIONS / name)}}).execute()
+    NotebookClient(
+        notebook,
+        timeout=300,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(SOLUTIONS / name)}},
+    ).execute()
     return {
         nbgrader_meta(cell)["grade_id"]: output.ename
         for cell in notebook.cells
@@ -200,16 +203,20 @@ def test_wrong_answers_fail_their_tests(case):
     last = [nbgrader_meta(cell).get("grade_id") for cell in read(SOLUTIONS, name).cells]
     failed = run_with(name, code, max(must_fail, key=last.index))
     assert must_fail <= set(failed), f"{case}: {sorted(must_fail - set(failed))} passed"
+
+
 WRONG_ANSWERS["03-event-time-only-join"] = (
     "03_point_in_time_correctness",
-    {"pit-join": '''def point_in_time_join(labels, user_stats):  # notebook 03 section 2, replayed
+    {
+        "pit-join": """def point_in_time_join(labels, user_stats):  # notebook 03 section 2, replayed
     features = user_stats.drop("created_timestamp").rename({"event_timestamp": "feature_timestamp"})
     return (
         labels.with_row_index("_label").sort("event_timestamp")
         .join_asof(features.sort("feature_timestamp"), left_on="event_timestamp",
                    right_on="feature_timestamp", by="user_id", check_sortedness=False)
         .sort("_label").drop("_label")
-    )'''},
+    )"""
+    },
     {"test-pit-join-example", "test-training"},
 )
 
@@ -219,14 +226,19 @@ QUESTION = re.compile(r"\*\*Question (\d+)\.\*\*")
 OPTION = re.compile(r"^- \*\*([A-D])\.\*\* (.+?)(?=^- \*\*[A-D]\.\*\*|\Z)", re.MULTILINE | re.DOTALL)
 # (exercise, answer variable): the course notebook that prints it, and how to read it there.
 QUIZ_NUMBERS = {
-    ("01_training_serving_skew", "answer_q1_flips"):
-        ("01_training_serving_skew", r"decisions flipped at 50%: (\d+)"),
-    ("01_training_serving_skew", "answer_q2_age_hours"):
-        ("07_evaluating_feature_stores", r"age of the served values at 01:30, in hours: \[([\d.]+)\]"),
-    ("01_training_serving_skew", "answer_q3_age_hours"):
-        ("07_evaluating_feature_stores", r"users get values, aged \[([\d.]+)\] hours"),
-    ("03_point_in_time_correctness", "answer_q1_inflation"):
-        ("03_point_in_time_correctness", r"inflation from leakage:\s+\+([\d.]+)"),
+    ("01_training_serving_skew", "answer_q1_flips"): ("01_training_serving_skew", r"decisions flipped at 50%: (\d+)"),
+    ("01_training_serving_skew", "answer_q2_age_hours"): (
+        "07_evaluating_feature_stores",
+        r"age of the served values at 01:30, in hours: \[([\d.]+)\]",
+    ),
+    ("01_training_serving_skew", "answer_q3_age_hours"): (
+        "07_evaluating_feature_stores",
+        r"users get values, aged \[([\d.]+)\] hours",
+    ),
+    ("03_point_in_time_correctness", "answer_q1_inflation"): (
+        "03_point_in_time_correctness",
+        r"inflation from leakage:\s+\+([\d.]+)",
+    ),
 }
 
 
@@ -285,8 +297,11 @@ def test_the_correct_option_is_not_the_longest_in_most_questions():
 
 def test_the_length_check_catches_a_quiz_that_gives_itself_away():
     padded = [
-        {"name": f"Q{n}", "answer": "B", "options": {"A": "short", "B": "the long, careful, right one",
-                                                     "C": "shorter", "D": "brief"}}
+        {
+            "name": f"Q{n}",
+            "answer": "B",
+            "options": {"A": "short", "B": "the long, careful, right one", "C": "shorter", "D": "brief"},
+        }
         for n in range(3)
     ]
     assert correct_is_longest(padded) == ["Q0", "Q1", "Q2"]
@@ -314,28 +329,36 @@ def test_numeric_answers_are_the_numbers_the_notebooks_print(exercise, variable)
     )
 
 
-WRONG_ANSWERS.update({
-    # Notebook 05's own fixes, replayed: the next release's relabelling and basket_trend defeat them.
-    "05-notebook-tier-fix": (
-        "05_detecting_skew_with_skewcheck",
-        {"fix-tier": 'def fix_tier(log, user_stats):\n    return log.with_columns(pl.col("tier").str.to_lowercase())'},
-        {"test-fix-tier"},
-    ),
-    "05-notebook-window-fix": (
-        "05_detecting_skew_with_skewcheck",
-        {"fix-derived": "def fix_derived(log):\n    count = pl.col('purchases_30d')\n"
-                        "    return log.with_columns(avg_amount_30d=pl.when(count > 0)"
-                        ".then(pl.col('amount_sum_30d') / count))"},
-        {"test-fix-derived"},
-    ),
-    # Overwriting the served tier with the feature table's erases what was really served.
-    "05-tier-by-lookup": (
-        "05_detecting_skew_with_skewcheck",
-        {"fix-tier": "def fix_tier(log, user_stats):\n"
-                     "    looked_up = log.select(KEYS).with_row_index('_r').sort('event_timestamp').join_asof(\n"
-                     "        user_stats.select(*KEYS, 'tier').sort('event_timestamp'), on='event_timestamp',\n"
-                     "        by='user_id', check_sortedness=False).sort('_r')\n"
-                     "    return log.with_columns(tier=looked_up['tier'])"},
-        {"test-fix-tier"},
-    ),
-})
+WRONG_ANSWERS.update(
+    {
+        # Notebook 05's own fixes, replayed: the next release's relabelling and basket_trend defeat them.
+        "05-notebook-tier-fix": (
+            "05_detecting_skew_with_skewcheck",
+            {
+                "fix-tier": 'def fix_tier(log, user_stats):\n    return log.with_columns(pl.col("tier").str.to_lowercase())'
+            },
+            {"test-fix-tier"},
+        ),
+        "05-notebook-window-fix": (
+            "05_detecting_skew_with_skewcheck",
+            {
+                "fix-derived": "def fix_derived(log):\n    count = pl.col('purchases_30d')\n"
+                "    return log.with_columns(avg_amount_30d=pl.when(count > 0)"
+                ".then(pl.col('amount_sum_30d') / count))"
+            },
+            {"test-fix-derived"},
+        ),
+        # Overwriting the served tier with the feature table's erases what was really served.
+        "05-tier-by-lookup": (
+            "05_detecting_skew_with_skewcheck",
+            {
+                "fix-tier": "def fix_tier(log, user_stats):\n"
+                "    looked_up = log.select(KEYS).with_row_index('_r').sort('event_timestamp').join_asof(\n"
+                "        user_stats.select(*KEYS, 'tier').sort('event_timestamp'), on='event_timestamp',\n"
+                "        by='user_id', check_sortedness=False).sort('_r')\n"
+                "    return log.with_columns(tier=looked_up['tier'])"
+            },
+            {"test-fix-tier"},
+        ),
+    }
+)

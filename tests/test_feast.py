@@ -46,10 +46,7 @@ def feature_rows() -> pl.DataFrame:
     """Daily rows per user; ratio has two decimals, so most values are not float32-exact."""
     rng = np.random.default_rng(7)
     rows = [
-        (user, DAY0 + timedelta(days=day))
-        for day in range(DAYS)
-        for user in USERS
-        if day == 0 or user not in LAPSED
+        (user, DAY0 + timedelta(days=day)) for day in range(DAYS) for user in USERS if day == 0 or user not in LAPSED
     ]
     n = len(rows)
     return pl.DataFrame(
@@ -63,8 +60,7 @@ def feature_rows() -> pl.DataFrame:
         }
     ).with_columns(
         pl.col("event_timestamp").cast(pl.Datetime("us", "UTC")),
-        created_timestamp=pl.col("event_timestamp").cast(pl.Datetime("us", "UTC"))
-        + timedelta(hours=1),
+        created_timestamp=pl.col("event_timestamp").cast(pl.Datetime("us", "UTC")) + timedelta(hours=1),
     )
 
 
@@ -179,9 +175,7 @@ def test_naive_log_timestamps_are_read_as_utc(store, rows):
 def test_planted_bug_flags_exactly_the_planted_rows(store, rows):
     buggy_users = [3, 7, 11]
     log = clean_log(rows).with_columns(
-        spend=pl.when(pl.col("user_id").is_in(buggy_users))
-        .then(pl.col("spend") * 100)
-        .otherwise("spend")
+        spend=pl.when(pl.col("user_id").is_in(buggy_users)).then(pl.col("spend") * 100).otherwise("spend")
     )
     planted = log.filter(pl.col("user_id").is_in(buggy_users) & (pl.col("spend") != 0))
 

@@ -73,15 +73,29 @@ def repo(tmp_path_factory) -> Path:
     ).with_columns(pl.col("event_timestamp").cast(pl.Datetime("us", "UTC")))
     rows.write_parquet(repo / "data" / "stats.parquet")
     user = Entity(name="user", join_keys=["user_id"], value_type=ValueType.INT64)
-    source = FileSource(name="stats_source", path=str(repo / "data" / "stats.parquet"),
-                        timestamp_field="event_timestamp")
-    view = FeatureView(name="stats", entities=[user], ttl=timedelta(0), source=source, online=True,
-                       schema=[Field(name="clicks", dtype=Int64), Field(name="spend", dtype=Float64),
-                               Field(name="ratio", dtype=Float32)])
-    logged = FeatureService(name="svc", features=[view],
-                            logging_config=LoggingConfig(FileLoggingDestination(path="logs/svc")))
-    sampled = FeatureService(name="svc_sampled", features=[view[["clicks"]]],
-                             logging_config=LoggingConfig(FileLoggingDestination(path="logs/sampled"), sample_rate=0.5))
+    source = FileSource(
+        name="stats_source", path=str(repo / "data" / "stats.parquet"), timestamp_field="event_timestamp"
+    )
+    view = FeatureView(
+        name="stats",
+        entities=[user],
+        ttl=timedelta(0),
+        source=source,
+        online=True,
+        schema=[
+            Field(name="clicks", dtype=Int64),
+            Field(name="spend", dtype=Float64),
+            Field(name="ratio", dtype=Float32),
+        ],
+    )
+    logged = FeatureService(
+        name="svc", features=[view], logging_config=LoggingConfig(FileLoggingDestination(path="logs/svc"))
+    )
+    sampled = FeatureService(
+        name="svc_sampled",
+        features=[view[["clicks"]]],
+        logging_config=LoggingConfig(FileLoggingDestination(path="logs/sampled"), sample_rate=0.5),
+    )
     store = FeatureStore(repo_path=str(repo))
     store.apply([user, source, view, logged, sampled])
     store.materialize(start_date=DAY0 - timedelta(days=1), end_date=DAY0 + timedelta(days=2))
@@ -111,7 +125,10 @@ def serving(repo: Path, *options: str):
     """Run `skewcheck feast serve` on a free loopback port until the block ends (then SIGTERM)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "skewcheck", "feast", "serve", str(repo), "--port", "0", *options],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=repo,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        cwd=repo,
     )
     lines: queue.Queue = queue.Queue()
     server = Server("", process)
@@ -165,13 +182,19 @@ def test_every_response_is_logged_under_concurrency_and_flushed_on_sigterm(repo)
         before = server.wait_for(lambda h: h["requests_logged"] + h["requests_sampled_out"] == 280)
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(timeout=60) == 0
-    assert before["rows_written"] == 0 and before["rows_buffered"] == sum(map(len, calls)) + before["requests_logged"] - 160
+    assert (
+        before["rows_written"] == 0
+        and before["rows_buffered"] == sum(map(len, calls)) + before["requests_logged"] - 160
+    )
 
     log = read_log(repo / "logs" / "svc")  # the service's FileLoggingDestination, relative to the repo
     assert log.height == sum(map(len, calls)) and log["__request_id"].n_unique() == len(served)
     expected = pl.DataFrame(
-        [{"__request_id": rid, "user_id": u, **{f: values[f][i] for f in FEATURES}}
-         for rid, users, values in served for i, u in enumerate(users)]
+        [
+            {"__request_id": rid, "user_id": u, **{f: values[f][i] for f in FEATURES}}
+            for rid, users, values in served
+            for i, u in enumerate(users)
+        ]
     )
     got = log.select("__request_id", "user_id", "stats__clicks", "stats__spend", "stats__ratio")
     got = got.rename({f"stats__{f}": f for f in FEATURES}).with_columns(pl.col("ratio").cast(pl.Float64))
@@ -254,13 +277,25 @@ def test_compare_logged_names_a_scaled_materialization_from_the_log(repo, tmp_pa
     buggy = tmp_path / "repo"
     shutil.copytree(repo, buggy, ignore=shutil.ignore_patterns("logs"))
     store = FeatureStore(repo_path=str(buggy))
-    latest = pl.read_parquet(repo / "data" / "stats.parquet").filter(pl.col("event_timestamp") == pl.col("event_timestamp").max())
+    latest = pl.read_parquet(repo / "data" / "stats.parquet").filter(
+        pl.col("event_timestamp") == pl.col("event_timestamp").max()
+    )
     store.write_to_online_store("stats", df=latest.with_columns(pl.col("spend") * 100).to_pandas())  # the bug
 
     with serving(buggy, "--log-dir", str(tmp_path / "logs")) as server:
         burst(server.url, [[u] for u in USERS])
-    code = main(["feast", "compare-logged", str(buggy), str(tmp_path / "logs" / "svc"),
-                 "--feature-service", "svc", "--json", str(tmp_path / "report.json")])
+    code = main(
+        [
+            "feast",
+            "compare-logged",
+            str(buggy),
+            str(tmp_path / "logs" / "svc"),
+            "--feature-service",
+            "svc",
+            "--json",
+            str(tmp_path / "report.json"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 1
     report = {f["name"]: f for f in json.loads((tmp_path / "report.json").read_text())["features"]}

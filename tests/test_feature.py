@@ -17,12 +17,14 @@ ROWS = 600  # at most SKETCH_POINTS: the profile keeps every value, so its tests
 
 def _pair() -> tuple[pl.DataFrame, pl.DataFrame]:
     start = datetime(2026, 1, 1)
-    offline = pl.DataFrame({
-        "amount": [float(i % 97) for i in range(ROWS)],
-        "tier": [["gold", "silver", "bronze"][i % 3] for i in range(ROWS)],
-        "seen": [start + timedelta(hours=i) for i in range(ROWS)],
-        "flag": [i % 2 == 0 for i in range(ROWS)],
-    })
+    offline = pl.DataFrame(
+        {
+            "amount": [float(i % 97) for i in range(ROWS)],
+            "tier": [["gold", "silver", "bronze"][i % 3] for i in range(ROWS)],
+            "seen": [start + timedelta(hours=i) for i in range(ROWS)],
+            "flag": [i % 2 == 0 for i in range(ROWS)],
+        }
+    )
     online = offline.with_columns(
         (pl.col("amount") * 3).alias("amount"),
         pl.when(pl.int_range(ROWS) % 5 == 0).then(pl.lit("platinum")).otherwise("tier").alias("tier"),
@@ -32,8 +34,16 @@ def _pair() -> tuple[pl.DataFrame, pl.DataFrame]:
 
 def _summary(report: skewcheck.SkewReport) -> list[tuple]:
     return [
-        (f.name, f.verdict, f.reasons, f.kind, f.distribution and (f.distribution.test, f.distribution.drifted),
-         f.distribution and round(f.distribution.statistic, 12), f.domain, f.histogram is None)
+        (
+            f.name,
+            f.verdict,
+            f.reasons,
+            f.kind,
+            f.distribution and (f.distribution.test, f.distribution.drifted),
+            f.distribution and round(f.distribution.statistic, 12),
+            f.domain,
+            f.histogram is None,
+        )
         for f in sorted(report.features, key=lambda f: f.name)
     ]
 
@@ -63,10 +73,17 @@ def test_a_numbers_test_named_for_a_categorical_feature_is_refused_on_both_sides
             skewcheck.compare(side, online, tests={"tier": "wasserstein"})
 
 
-@pytest.mark.parametrize(("option", "value"), [
-    ("asof", True), ("abs_tol", 0.5), ("rel_tol", 0.1), ("max_mismatch_rate", 0.2),
-    ("examples", 0), ("diagnose", False),
-])
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("asof", True),
+        ("abs_tol", 0.5),
+        ("rel_tol", 0.1),
+        ("max_mismatch_rate", 0.2),
+        ("examples", 0),
+        ("diagnose", False),
+    ],
+)
 def test_options_that_need_offline_rows_are_refused_with_a_profile(option, value):
     offline, online = _pair()
     options = {option: value}
@@ -79,8 +96,10 @@ def test_options_that_need_offline_rows_are_refused_with_a_profile(option, value
 
 
 def test_warnings_come_once_each_in_the_same_order_on_both_sides():
-    offline = pl.DataFrame({"z": [None] * 4, "a": [None] * 4, "m": [1.0, 2.0, 3.0, 4.0]},
-                           schema={"z": pl.Float64, "a": pl.Float64, "m": pl.Float64})
+    offline = pl.DataFrame(
+        {"z": [None] * 4, "a": [None] * 4, "m": [1.0, 2.0, 3.0, 4.0]},
+        schema={"z": pl.Float64, "a": pl.Float64, "m": pl.Float64},
+    )
     online = offline.clone()
     reports = []
     for side in (offline, skewcheck.profile(offline)):
@@ -88,7 +107,8 @@ def test_warnings_come_once_each_in_the_same_order_on_both_sides():
             warnings.simplefilter("always")
             reports.append(skewcheck.compare(side, online))
         assert [str(w.message) for w in caught if w.category is skewcheck.SkewcheckWarning] == list(
-            reports[-1].warnings)
+            reports[-1].warnings
+        )
     raw, summarised = reports
     assert raw.warnings == summarised.warnings == tuple(sorted(raw.warnings))
     assert any("'a' is null on both sides" in w for w in raw.warnings)

@@ -57,9 +57,7 @@ def grade_id(cell: nbformat.NotebookNode) -> str | None:
 def solution_code(name: str) -> dict[str, str]:
     """What a student who solved everything writes in each solution cell."""
     return {
-        grade_id(cell): "\n".join(
-            line for line in cell.source.splitlines() if line.strip() not in SOLUTION_MARKERS
-        )
+        grade_id(cell): "\n".join(line for line in cell.source.splitlines() if line.strip() not in SOLUTION_MARKERS)
         for cell in read(SOLUTIONS, name).cells
         if cell.metadata.get("nbgrader", {}).get("solution")
     }
@@ -207,9 +205,7 @@ def test_grades_csv_has_one_row_per_student_and_exercise(graded):
 
 
 def console_line(graded, student: str, name: str) -> str:
-    return next(
-        line for line in graded["console"].splitlines() if line.split()[:2] == [student, name]
-    )
+    return next(line for line in graded["console"].splitlines() if line.split()[:2] == [student, name])
 
 
 def test_the_console_says_what_went_wrong(graded):
@@ -275,9 +271,7 @@ def test_deleting_files_finds_nothing_of_the_course(graded):
     assert "removed ../" not in text, "the sandbox shows the kernel its own copy only"
     assert graded["solutions_untouched"]
     for student in ("edits_tests", "full", "loop", "partial"):  # graded after or beside it
-        assert float(graded["rows"][(student, PATTERNS)]["score"]) == expected_score(
-            student, PATTERNS
-        )
+        assert float(graded["rows"][(student, PATTERNS)]["score"]) == expected_score(student, PATTERNS)
 
 
 # ScrubHiddenTests on hand-made notebooks (no kernel): each way a hidden line can reach feedback.

@@ -115,9 +115,7 @@ def run_grading(submissions: Path, out: Path) -> dict:
     with contextlib.redirect_stdout(console):
         status = grade.main([*arguments, "--timeout", str(CELL_TIMEOUT)])
     with (out / "grades.csv").open(newline="") as file:
-        rows = {
-            row["student_id"]: row for row in csv.DictReader(file) if row["assignment"] == PATTERNS
-        }
+        rows = {row["student_id"]: row for row in csv.DictReader(file) if row["assignment"] == PATTERNS}
     return {"status": status, "rows": rows, "console": console.getvalue()}
 
 
@@ -127,9 +125,7 @@ def instructor_tree() -> str:
     digest = []
     for path in sorted(ROOT.rglob("*")):
         if path.is_file() and not skip & set(path.relative_to(ROOT).parts):
-            digest.append(
-                f"{path.relative_to(ROOT)}:{hashlib.sha256(path.read_bytes()).hexdigest()}"
-            )
+            digest.append(f"{path.relative_to(ROOT)}:{hashlib.sha256(path.read_bytes()).hexdigest()}")
     return "\n".join(digest)
 
 
@@ -274,9 +270,7 @@ def decoded_views(text: str) -> list[str]:
     views = [text]
     for token in re.findall(r"[A-Za-z0-9+/=]{16,}", text):
         with contextlib.suppress(binascii.Error, ValueError):
-            views.append(
-                base64.b64decode(token + "=" * (-len(token) % 4)).decode("utf-8", "replace")
-            )
+            views.append(base64.b64decode(token + "=" * (-len(token) % 4)).decode("utf-8", "replace"))
         with contextlib.suppress(ValueError):
             views.append(bytes.fromhex(token).decode("utf-8", "replace"))
     return [normalise(view) for view in views]

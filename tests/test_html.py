@@ -38,21 +38,30 @@ def test_residuals_show_rounding_as_steps_an_offset_as_a_constant_and_a_scale_as
     assert rounded == [round(x) - x for x in offline]  # within half a unit: steps, not a diagonal
     assert _residuals([(x, x + 3.0) for x in offline], ratio=False) == [3.0] * 4
     assert _residuals([(x, x * 100) for x in offline] + [(0.0, 0.0)], ratio=True) == [
-        y / x for x, y in ((x, x * 100) for x in offline)]  # offline 0 has no ratio
+        y / x for x, y in ((x, x * 100) for x in offline)
+    ]  # offline 0 has no ratio
 
 
 def _feature(name: str, verdict: Verdict, *, histogram: Histogram | None = None, mismatched: int = 0) -> FeatureResult:
     values = ValueResult(1_000_000, mismatched, 0, 0, 1.0, sample=tuple((float(i), float(i) * 2) for i in range(200)))
     return FeatureResult(
-        name=name, verdict=verdict, dtype_offline="Float64", dtype_online="Float64", kind="numeric", nulls=NULLS,
-        values=values, reasons=(Reason.VALUES,) if verdict is Verdict.SKEW else (), histogram=histogram,
+        name=name,
+        verdict=verdict,
+        dtype_offline="Float64",
+        dtype_online="Float64",
+        kind="numeric",
+        nulls=NULLS,
+        values=values,
+        reasons=(Reason.VALUES,) if verdict is Verdict.SKEW else (),
+        histogram=histogram,
         diagnosis=Diagnosis(Cause.SCALE, "online = offline × 2") if verdict is Verdict.SKEW else None,
     )
 
 
 def test_a_figure_that_cannot_be_drawn_is_a_note():
-    broken = Histogram("numeric", edges=[0.0, 1.0], categories=[], offline=[1, 2, 3], online=[1], offline_other=0,
-                       online_other=0)
+    broken = Histogram(
+        "numeric", edges=[0.0, 1.0], categories=[], offline=[1, 2, 3], online=[1], offline_other=0, online_other=0
+    )
     report = SkewReport(passed=False, features=(_feature("x", Verdict.SKEW, histogram=broken, mismatched=5),))
     html = report.to_html()
     assert "the figures could not be drawn (ValueError" in html and "<img" not in html
@@ -60,8 +69,15 @@ def test_a_figure_that_cannot_be_drawn_is_a_note():
 
 def test_500_features_make_a_report_of_a_few_mb_with_figures_for_the_most_skewed():
     edges = np.linspace(0, 1, 31).tolist()
-    hist = Histogram("numeric", edges=edges, categories=[], offline=list(range(30)), online=list(range(30, 0, -1)),
-                     offline_other=0, online_other=0)
+    hist = Histogram(
+        "numeric",
+        edges=edges,
+        categories=[],
+        offline=list(range(30)),
+        online=list(range(30, 0, -1)),
+        offline_other=0,
+        online_other=0,
+    )
     skewed = [_feature(f"skewed_{i}", Verdict.SKEW, histogram=hist, mismatched=10) for i in range(100)]
     clean = [_feature(f"clean_{i}", Verdict.OK) for i in range(400)]
     html = SkewReport(passed=False, features=(*skewed, *clean)).to_html()
@@ -80,4 +96,4 @@ def test_a_drift_only_feature_gets_its_distribution_figure():
     report = skewcheck.compare(offline, online, keys="k")
     assert report["x"].verdict is Verdict.DRIFT and report["x"].histogram is not None
     section = report.to_html().split('<div class="feature"')[1]
-    assert "x <span class=\"drift\">drifted</span>" in section and "<img" in section
+    assert 'x <span class="drift">drifted</span>' in section and "<img" in section

@@ -63,7 +63,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
         state[node] = "open"
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == "open":
-                return [*trail[trail.index(nxt):], nxt]
+                return [*trail[trail.index(nxt) :], nxt]
             if nxt not in state and (found := visit(nxt, [*trail, nxt])):
                 return found
         state[node] = "done"
@@ -114,7 +114,9 @@ def test_every_type_a_result_is_annotated_with_is_exported():
         if not dataclasses.is_dataclass(cls):
             continue
         # __module__ is "skewcheck", so the annotations are resolved in the defining module's names
-        for hint in typing.get_type_hints(cls, globalns=vars(sys.modules[DEFINED_IN.get(cls.__name__, "skewcheck._model")])).values():
+        for hint in typing.get_type_hints(
+            cls, globalns=vars(sys.modules[DEFINED_IN.get(cls.__name__, "skewcheck._model")])
+        ).values():
             for arg in _flatten(hint):
                 if (dataclasses.is_dataclass(arg) or isinstance(arg, enum.EnumMeta)) and arg not in public:
                     missing.add(f"{cls.__name__} -> {arg.__name__}")
@@ -134,5 +136,7 @@ def test_the_feast_adapter_names_the_extra_when_feast_is_missing():
         "import skewcheck; print(skewcheck.compare.__name__)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.splitlines() == ['skewcheck.feast needs Feast, which is not installed: pip install "skewcheck[feast]"',
-                                "compare"]
+    assert out.splitlines() == [
+        'skewcheck.feast needs Feast, which is not installed: pip install "skewcheck[feast]"',
+        "compare",
+    ]

@@ -62,9 +62,7 @@ def notebook_paths() -> list[Path]:
 
 def numbering_problems(names: list[str]) -> list[str]:
     """Names must be NN_words.ipynb, numbered 01, 02, ... without gaps or repeats."""
-    problems = [
-        f"{name}: not named like 01_topic.ipynb" for name in names if not NOTEBOOK_NAME.match(name)
-    ]
+    problems = [f"{name}: not named like 01_topic.ipynb" for name in names if not NOTEBOOK_NAME.match(name)]
     numbers = sorted(int(match[1]) for name in names if (match := NOTEBOOK_NAME.match(name)))
     expected = list(range(1, len(numbers) + 1))
     if numbers != expected:
@@ -81,14 +79,10 @@ def layout_problems(nb: nbformat.NotebookNode) -> list[str]:
     problems = []
     first = nb.cells[0] if nb.cells else None
     if first is None or first.cell_type != "markdown" or not TITLE.match(first.source):
-        problems.append(
-            "the first cell is not a markdown cell starting with a level-1 title ('# ...')"
-        )
+        problems.append("the first cell is not a markdown cell starting with a level-1 title ('# ...')")
     head = [cell.source for cell in nb.cells[:HEAD_CELLS] if cell.cell_type == "markdown"]
     if not any(OBJECTIVES.search(text) for text in head):
-        problems.append(
-            f"no 'you will be able to' / learning objectives in the first {HEAD_CELLS} cells"
-        )
+        problems.append(f"no 'you will be able to' / learning objectives in the first {HEAD_CELLS} cells")
     tail = [cell.source for cell in nb.cells[-TAIL_CELLS:] if cell.cell_type == "markdown"]
     if not any(TAKEAWAYS.search(text) for text in tail):
         problems.append(f"no 'Key takeaways' heading in the last {TAIL_CELLS} cells")
@@ -107,14 +101,8 @@ def execution_problems(nb: nbformat.NotebookNode) -> list[str]:
         for output in cell.get("outputs", []):
             if output.output_type == "error":
                 problems.append(f"code cell {number} stored an error: {output.ename}")
-            elif (
-                output.output_type == "stream"
-                and output.name == "stderr"
-                and WARNING.search(output.text)
-            ):
-                problems.append(
-                    f"code cell {number} printed a warning: {output.text.strip()[:120]}"
-                )
+            elif output.output_type == "stream" and output.name == "stderr" and WARNING.search(output.text):
+                problems.append(f"code cell {number} printed a warning: {output.text.strip()[:120]}")
     return problems
 
 
@@ -153,9 +141,7 @@ def diagram_problems(nb: nbformat.NotebookNode) -> list[str]:
 def figure_problems(nb: nbformat.NotebookNode) -> list[str]:
     """At least one stored figure (a PNG output)."""
     has_figure = any(
-        "image/png" in output.get("data", {})
-        for cell in code_cells(nb)
-        for output in cell.get("outputs", [])
+        "image/png" in output.get("data", {}) for cell in code_cells(nb) for output in cell.get("outputs", [])
     )
     return [] if has_figure else ["no figure: no code cell stores an image/png output"]
 
@@ -165,9 +151,7 @@ def predict_problems(nb: nbformat.NotebookNode) -> list[str]:
     return [
         f"markdown cell {number}: a 'pause and predict' prompt without a <details> reveal"
         for number, cell in enumerate(nb.cells)
-        if cell.cell_type == "markdown"
-        and PREDICT.search(cell.source)
-        and not REVEAL.search(cell.source)
+        if cell.cell_type == "markdown" and PREDICT.search(cell.source) and not REVEAL.search(cell.source)
     ]
 
 
@@ -186,9 +170,7 @@ def closing_problems(nb: nbformat.NotebookNode) -> list[str]:
     text = last.source if last is not None and last.cell_type == "markdown" else ""
     if EXERCISE_LINK.search(text) and TIME_BUDGET.search(text):
         return []
-    return [
-        "the last cell does not point to the exercise (exercises/NN_name/) with a time budget in minutes"
-    ]
+    return ["the last cell does not point to the exercise (exercises/NN_name/) with a time budget in minutes"]
 
 
 def kernel_problems(nb: nbformat.NotebookNode) -> list[str]:
@@ -252,9 +234,7 @@ def good_notebook() -> nbformat.NotebookNode:
         "language": "python",
     }
     nb.cells = [
-        v4.new_markdown_cell(
-            "# A lesson\n\nOne sentence.\n\n**You will be able to:**\n- do a thing"
-        ),
+        v4.new_markdown_cell("# A lesson\n\nOne sentence.\n\n**You will be able to:**\n- do a thing"),
         v4.new_markdown_cell(
             "```mermaid\nflowchart LR\n    a --> b\n```\n\n**Pause and predict.** What is 1 + 1?\n\n"
             "<details><summary>Answer</summary>\n\n2\n\n</details>"
@@ -264,9 +244,7 @@ def good_notebook() -> nbformat.NotebookNode:
             execution_count=1,
             outputs=[
                 v4.new_output("stream", name="stdout", text="2\n"),
-                v4.new_output(
-                    "display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}
-                ),
+                v4.new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}),
             ],
         ),
         v4.new_code_cell(
@@ -304,9 +282,7 @@ BROKEN = {
     "not executed": (lambda nb: nb.cells[3].update(execution_count=None), "without outputs"),
     "out of order": (lambda nb: nb.cells[3].update(execution_count=1), "not increasing"),
     "stored error": (
-        lambda nb: nb.cells[2].outputs.append(
-            v4.new_output("error", ename="AssertionError", evalue="", traceback=[])
-        ),
+        lambda nb: nb.cells[2].outputs.append(v4.new_output("error", ename="AssertionError", evalue="", traceback=[])),
         "stored an error",
     ),
     "warning": (
@@ -333,15 +309,11 @@ BROKEN = {
     ),
     "no figure": (lambda nb: nb.cells[2].outputs.pop(), "no figure"),
     "prompt without reveal": (
-        _set_source(
-            1, "```mermaid\nflowchart LR\n    a --> b\n```\n**Pause and predict.** What is 1 + 1?"
-        ),
+        _set_source(1, "```mermaid\nflowchart LR\n    a --> b\n```\n**Pause and predict.** What is 1 + 1?"),
         "without a <details> reveal",
     ),
     "test talk": (
-        _set_source(
-            4, "## Key takeaways\n\nThe output above is not compared when the notebook is tested."
-        ),
+        _set_source(4, "## Key takeaways\n\nThe output above is not compared when the notebook is tested."),
         "talks about the course's tests",
     ),
     "nbval talk": (

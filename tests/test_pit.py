@@ -21,16 +21,18 @@ def shop(shop_paths):
     labels = pl.read_parquet(paths["labels.parquet"])
     stats = pl.read_parquet(paths["user_stats.parquet"]).select("user_id", "event_timestamp", *FEATURES)
     table = stats.rename({"event_timestamp": "feature_timestamp"})
-    correct = labels.join_asof(table, left_on="event_timestamp", right_on="feature_timestamp", by="user_id",
-                               check_sortedness=False)
+    correct = labels.join_asof(
+        table, left_on="event_timestamp", right_on="feature_timestamp", by="user_id", check_sortedness=False
+    )
     last_day = table.filter(pl.col("feature_timestamp") == pl.col("feature_timestamp").max())
     leaky = labels.join(last_day, on="user_id", how="left")  # day-180 features on every label row
     return {"labels": labels, "stats": stats, "correct": correct, "leaky": leaky}
 
 
 def _audit(training, **options):
-    return audit_point_in_time(training, event_time="event_timestamp", feature_time="feature_timestamp",
-                               keys="user_id", **options)
+    return audit_point_in_time(
+        training, event_time="event_timestamp", feature_time="feature_timestamp", keys="user_id", **options
+    )
 
 
 def test_correct_as_of_join_passes(shop):
@@ -88,8 +90,10 @@ def test_features_source_finds_exactly_the_planted_wrong_values(shop):
     correct = shop["correct"].with_row_index("row")
     planted = correct.filter(pl.col("row") % 50 == 7)["row"]
     training = correct.with_columns(
-        pl.when(pl.col("row").is_in(planted.implode())).then(pl.col("purchases_30d") + 1)
-        .otherwise(pl.col("purchases_30d")).alias("purchases_30d")
+        pl.when(pl.col("row").is_in(planted.implode()))
+        .then(pl.col("purchases_30d") + 1)
+        .otherwise(pl.col("purchases_30d"))
+        .alias("purchases_30d")
     ).drop("row")
     report = _audit(training, features_source=shop["stats"], source_time="event_timestamp")
     assert not report.passed and report["feature_timestamp"].future == 0
@@ -103,17 +107,22 @@ def test_features_source_finds_exactly_the_planted_wrong_values(shop):
 def test_features_source_exposes_the_leaky_join(shop):
     leaky = shop["leaky"]
     report = _audit(leaky, features_source=shop["stats"], source_time="event_timestamp")
-    expected = leaky.join(shop["correct"], on=["user_id", "event_timestamp"], suffix="_pit").filter(
-        ~pl.col("purchases_30d").eq_missing(pl.col("purchases_30d_pit"))
-    ).height
+    expected = (
+        leaky.join(shop["correct"], on=["user_id", "event_timestamp"], suffix="_pit")
+        .filter(~pl.col("purchases_30d").eq_missing(pl.col("purchases_30d_pit")))
+        .height
+    )
     assert report["purchases_30d"].mismatched == expected > 0
 
 
 def test_ttl_is_the_as_of_tolerance(shop):
     sparse = shop["stats"].filter(pl.col("event_timestamp").dt.ordinal_day() % 3 == 0)  # features 0-2 days old
     training = shop["labels"].join_asof(
-        sparse.rename({"event_timestamp": "feature_timestamp"}), left_on="event_timestamp",
-        right_on="feature_timestamp", by="user_id", check_sortedness=False,
+        sparse.rename({"event_timestamp": "feature_timestamp"}),
+        left_on="event_timestamp",
+        right_on="feature_timestamp",
+        by="user_id",
+        check_sortedness=False,
     )
     loose = _audit(training, features_source=sparse, source_time="event_timestamp")
     assert loose.passed and loose.unmatched == training["feature_timestamp"].null_count()
@@ -129,13 +138,16 @@ def test_ttl_is_the_as_of_tolerance(shop):
 
 def test_several_feature_time_columns_and_dates():
     day = datetime(2026, 3, 1)
-    training = pl.DataFrame({
-        "label_date": [day.date()] * 3,
-        "profile_time": [day - timedelta(days=1), day, day + timedelta(hours=1)],
-        "orders_time": [day - timedelta(days=9), day - timedelta(days=1), day],
-    })
-    report = audit_point_in_time(training, event_time="label_date", feature_time=["profile_time", "orders_time"],
-                                 ttl="7d")
+    training = pl.DataFrame(
+        {
+            "label_date": [day.date()] * 3,
+            "profile_time": [day - timedelta(days=1), day, day + timedelta(hours=1)],
+            "orders_time": [day - timedelta(days=9), day - timedelta(days=1), day],
+        }
+    )
+    report = audit_point_in_time(
+        training, event_time="label_date", feature_time=["profile_time", "orders_time"], ttl="7d"
+    )
     assert [c.future for c in report.checks] == [1, 0]
     assert [c.stale for c in report.checks] == [0, 1]
     assert report["profile_time"].future_examples[0].key == {} and report["profile_time"].future_examples[0].row == 2
@@ -169,8 +181,14 @@ TS = datetime(2026, 3, 1, tzinfo=timezone.utc)
 
 
 def _training():
-    return pl.DataFrame({"user_id": [1, 2], "event_timestamp": [TS, TS],
-                         "feature_timestamp": [TS - timedelta(days=1), TS], "x": [1.0, 2.0]})
+    return pl.DataFrame(
+        {
+            "user_id": [1, 2],
+            "event_timestamp": [TS, TS],
+            "feature_timestamp": [TS - timedelta(days=1), TS],
+            "x": [1.0, 2.0],
+        }
+    )
 
 
 def _source():
@@ -180,25 +198,47 @@ def _source():
 BAD = {
     "no event time column": (_training().drop("event_timestamp"), {}, ["'event_timestamp'", "pass event_time"]),
     "no feature time column": (_training().drop("feature_timestamp"), {}, ["'feature_timestamp'", "pass feature_time"]),
-    "feature time is text": (_training().with_columns(pl.col("feature_timestamp").cast(pl.String)), {},
-                             ["'feature_timestamp'", "String", "datetime"]),
+    "feature time is text": (
+        _training().with_columns(pl.col("feature_timestamp").cast(pl.String)),
+        {},
+        ["'feature_timestamp'", "String", "datetime"],
+    ),
     "naive feature time, aware event time": (
-        _training().with_columns(pl.col("feature_timestamp").dt.replace_time_zone(None)), {},
-        ["'feature_timestamp'", "naive", "'event_timestamp'", "aware"]),
+        _training().with_columns(pl.col("feature_timestamp").dt.replace_time_zone(None)),
+        {},
+        ["'feature_timestamp'", "naive", "'event_timestamp'", "aware"],
+    ),
     "no key column": (_training(), {"keys": "account"}, ["'account'", "pass keys"]),
     "zero ttl": (_training(), {"ttl": "0d"}, ["ttl must be", "positive"]),
-    "source without keys": (_training(), {"features_source": _source(), "source_time": "ts"}, ["needs the entity keys"]),
+    "source without keys": (
+        _training(),
+        {"features_source": _source(), "source_time": "ts"},
+        ["needs the entity keys"],
+    ),
     "source key of another type": (
-        _training(), {"keys": "user_id", "source_time": "ts",
-                      "features_source": _source().with_columns(pl.col("user_id").cast(pl.String))},
-        ["'user_id'", "Int64", "String"]),
+        _training(),
+        {
+            "keys": "user_id",
+            "source_time": "ts",
+            "features_source": _source().with_columns(pl.col("user_id").cast(pl.String)),
+        },
+        ["'user_id'", "Int64", "String"],
+    ),
     "source time unknown": (_training(), {"keys": "user_id", "features_source": _source()}, ["pass source_time", "ts"]),
     "source time naive": (
-        _training(), {"keys": "user_id", "source_time": "ts",
-                      "features_source": _source().with_columns(pl.col("ts").dt.replace_time_zone(None))},
-        ["'ts'", "naive"]),
-    "no common features": (_training(), {"keys": "user_id", "source_time": "ts",
-                                         "features_source": _source().rename({"x": "y"})}, ["no feature columns"]),
+        _training(),
+        {
+            "keys": "user_id",
+            "source_time": "ts",
+            "features_source": _source().with_columns(pl.col("ts").dt.replace_time_zone(None)),
+        },
+        ["'ts'", "naive"],
+    ),
+    "no common features": (
+        _training(),
+        {"keys": "user_id", "source_time": "ts", "features_source": _source().rename({"x": "y"})},
+        ["no feature columns"],
+    ),
 }
 
 
@@ -231,8 +271,21 @@ def test_cli_exit_codes_and_reports(shop, tmp_path, capsys):
     assert main(["pit", str(correct), *base, "--ttl", "7d"]) == 0
     assert "PASSED" in capsys.readouterr().out
     report = tmp_path / "pit.json"
-    code = main(["pit", str(leaky), *base, "--features-source", str(source), "--source-time", "event_timestamp",
-                 "--json", str(report), "--html", str(tmp_path / "pit.html")])
+    code = main(
+        [
+            "pit",
+            str(leaky),
+            *base,
+            "--features-source",
+            str(source),
+            "--source-time",
+            "event_timestamp",
+            "--json",
+            str(report),
+            "--html",
+            str(tmp_path / "pit.html"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 1 and "LEAKAGE FOUND" in out and "differ from point-in-time" in out
     assert json.loads(report.read_text())["checks"][0]["future"] == shop["leaky"].height
@@ -245,8 +298,19 @@ def test_cli_exit_codes_and_reports(shop, tmp_path, capsys):
     [
         (["--event-time", "nope", "--feature-time", "feature_timestamp"], ["training.parquet", "'nope'"]),
         (["--event-time", "event_timestamp", "--feature-time", "feature_timestamp", "--ttl", "1mo"], ["--ttl", "'mo'"]),
-        (["--event-time", "event_timestamp", "--feature-time", "feature_timestamp", "--key", "user_id",
-          "--features-source", "missing.parquet"], ["missing.parquet", "no such file"]),
+        (
+            [
+                "--event-time",
+                "event_timestamp",
+                "--feature-time",
+                "feature_timestamp",
+                "--key",
+                "user_id",
+                "--features-source",
+                "missing.parquet",
+            ],
+            ["missing.parquet", "no such file"],
+        ),
         (["--feature-time", "feature_timestamp"], ["--event-time"]),
     ],
 )

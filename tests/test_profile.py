@@ -113,8 +113,12 @@ def test_profile_does_not_depend_on_row_order():
 
 
 def test_constant_and_empty_features_are_defined():
-    p = profile(pl.DataFrame({"zero": [0.0] * 5, "nothing": [None] * 5, "nan": [float("nan")] * 5},
-                             schema={"zero": pl.Float64, "nothing": pl.Float64, "nan": pl.Float64}))
+    p = profile(
+        pl.DataFrame(
+            {"zero": [0.0] * 5, "nothing": [None] * 5, "nan": [float("nan")] * 5},
+            schema={"zero": pl.Float64, "nothing": pl.Float64, "nan": pl.Float64},
+        )
+    )
     assert p["zero"].histogram.counts == (5,) and p["zero"].values == ((0.0, 5),)
     assert p["nothing"].count == 0 and p["nothing"].histogram is None and p["nothing"].nulls == 5
     assert p["nan"].nans == 5 and p["nan"].count == 0
@@ -243,10 +247,12 @@ def _verdicts(report):
 
 def test_small_reference_gives_exactly_the_core_statistics():
     rng = np.random.default_rng(7)
-    offline = pl.DataFrame({"x": rng.normal(0, 1, 800), "n": rng.integers(0, 4, 800),
-                            "c": rng.choice(["a", "b", "c"], 800)})
-    online = pl.DataFrame({"x": rng.normal(0.3, 1, 600), "n": rng.integers(0, 5, 600),
-                           "c": rng.choice(["a", "b", "d"], 600)})
+    offline = pl.DataFrame(
+        {"x": rng.normal(0, 1, 800), "n": rng.integers(0, 4, 800), "c": rng.choice(["a", "b", "c"], 800)}
+    )
+    online = pl.DataFrame(
+        {"x": rng.normal(0.3, 1, 600), "n": rng.integers(0, 5, 600), "c": rng.choice(["a", "b", "d"], 600)}
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", skewcheck.SkewcheckWarning)
         for test in (None, "ks", "wasserstein", "psi", "jensenshannon", "linf", "chisquare"):
@@ -266,18 +272,25 @@ def test_small_reference_gives_exactly_the_core_statistics():
 def _large_pair(shift, seed):
     rng = np.random.default_rng(seed)
     rows = 50_000
-    offline = pl.DataFrame({
-        "spend": rng.lognormal(3, 0.8, rows), "visits": rng.integers(0, 12, rows),
-        "tier": rng.choice(["free", "silver", "gold"], rows, p=[0.6, 0.3, 0.1]),
-        "rate": np.where(rng.random(rows) < 0.02, np.nan, rng.normal(0.5, 0.1, rows)),
-    })
+    offline = pl.DataFrame(
+        {
+            "spend": rng.lognormal(3, 0.8, rows),
+            "visits": rng.integers(0, 12, rows),
+            "tier": rng.choice(["free", "silver", "gold"], rows, p=[0.6, 0.3, 0.1]),
+            "rate": np.where(rng.random(rows) < 0.02, np.nan, rng.normal(0.5, 0.1, rows)),
+        }
+    )
     online_rows = 8_000
-    online = pl.DataFrame({
-        "spend": rng.lognormal(3, 0.8, online_rows) * (1.6 if shift else 1.0),
-        "visits": rng.integers(0, 12, online_rows) + (3 if shift else 0),
-        "tier": rng.choice(["free", "silver", "gold"], online_rows, p=[0.3, 0.3, 0.4] if shift else [0.6, 0.3, 0.1]),
-        "rate": rng.normal(0.5, 0.1, online_rows) + (0.05 if shift else 0.0),
-    })
+    online = pl.DataFrame(
+        {
+            "spend": rng.lognormal(3, 0.8, online_rows) * (1.6 if shift else 1.0),
+            "visits": rng.integers(0, 12, online_rows) + (3 if shift else 0),
+            "tier": rng.choice(
+                ["free", "silver", "gold"], online_rows, p=[0.3, 0.3, 0.4] if shift else [0.6, 0.3, 0.1]
+            ),
+            "rate": rng.normal(0.5, 0.1, online_rows) + (0.05 if shift else 0.0),
+        }
+    )
     return offline, online
 
 
@@ -322,10 +335,22 @@ def test_profile_path_and_course_data(tmp_path, shop_paths):
 
 
 def test_schema_and_null_gaps_are_reported_as_in_the_core():
-    offline = pl.DataFrame({"x": np.arange(2_000, dtype=float), "gone": [1.0] * 2_000,
-                            "typed": list(range(2_000)), "holes": np.arange(2_000, dtype=float)})
-    online = pl.DataFrame({"x": np.arange(2_000, dtype=float), "typed": [str(i) for i in range(2_000)],
-                           "holes": [None if i % 5 == 0 else float(i) for i in range(2_000)], "extra": [1] * 2_000})
+    offline = pl.DataFrame(
+        {
+            "x": np.arange(2_000, dtype=float),
+            "gone": [1.0] * 2_000,
+            "typed": list(range(2_000)),
+            "holes": np.arange(2_000, dtype=float),
+        }
+    )
+    online = pl.DataFrame(
+        {
+            "x": np.arange(2_000, dtype=float),
+            "typed": [str(i) for i in range(2_000)],
+            "holes": [None if i % 5 == 0 else float(i) for i in range(2_000)],
+            "extra": [1] * 2_000,
+        }
+    )
     report = compare_profile(profile(offline), online)
     assert report["gone"].reasons == (Reason.MISSING,) and report["gone"].diagnosis.cause is Cause.MISSING
     assert Reason.TYPE in report["typed"].reasons
@@ -362,10 +387,16 @@ def test_cli_profile_writes_a_profile(tmp_path, capsys):
     ("make", "options", "needles"),
     [
         (lambda t: t / "nope.parquet", [], ["nope.parquet", "no such file"]),
-        (lambda t: _mixed(10, 0).write_parquet(t / "d.parquet") or t / "d.parquet", ["--features", "amount,nope"],
-         ["d.parquet", "'nope'"]),
-        (lambda t: _mixed(10, 0).write_parquet(t / "d.parquet") or t / "d.parquet", ["--out", "/nonexistent/p.json"],
-         ["/nonexistent/p.json", "cannot write"]),
+        (
+            lambda t: _mixed(10, 0).write_parquet(t / "d.parquet") or t / "d.parquet",
+            ["--features", "amount,nope"],
+            ["d.parquet", "'nope'"],
+        ),
+        (
+            lambda t: _mixed(10, 0).write_parquet(t / "d.parquet") or t / "d.parquet",
+            ["--out", "/nonexistent/p.json"],
+            ["/nonexistent/p.json", "cannot write"],
+        ),
     ],
 )
 def test_cli_profile_bad_input_exits_2_in_one_line(tmp_path, capsys, make, options, needles):

@@ -24,8 +24,9 @@ def report_page(tmp_path_factory) -> tuple[Path, skewcheck.SkewReport]:
     rng = np.random.default_rng(3)
     n = 3_000
     x = rng.normal(50, 10, n)
-    offline = pl.DataFrame({"k": np.arange(n), "rounded": x, "scaled": x, "shifted": x, "clean": x,
-                            "tier": rng.choice(["a", "b", "c"], n)})
+    offline = pl.DataFrame(
+        {"k": np.arange(n), "rounded": x, "scaled": x, "shifted": x, "clean": x, "tier": rng.choice(["a", "b", "c"], n)}
+    )
     online = offline.with_columns(pl.col("rounded").round(0), pl.col("scaled") * 100, pl.col("shifted") + 7.5)
     report = skewcheck.compare(offline, online, keys="k")
     path = tmp_path_factory.mktemp("report") / "report.html"

@@ -22,8 +22,14 @@ TS = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
 def _frame(scale=1.0):
-    return pl.DataFrame({"user_id": list(range(20)), "event_timestamp": [TS] * 20,
-                         "feature_timestamp": [TS] * 20, "spend": [i * scale for i in range(20)]})
+    return pl.DataFrame(
+        {
+            "user_id": list(range(20)),
+            "event_timestamp": [TS] * 20,
+            "feature_timestamp": [TS] * 20,
+            "spend": [i * scale for i in range(20)],
+        }
+    )
 
 
 @pytest.fixture
@@ -128,8 +134,22 @@ def test_a_link_to_standard_output_stays_a_link(tmp_path, inputs):
     out.write_text("kept\n")
     with open(out, "a") as stdout:  # >> must keep what is there
         code = subprocess.run(
-            [sys.executable, "-m", "skewcheck", "compare", str(off), str(on), "--key", "user_id", "--quiet",
-             "--json", str(link)], stdout=stdout, check=False).returncode
+            [
+                sys.executable,
+                "-m",
+                "skewcheck",
+                "compare",
+                str(off),
+                str(on),
+                "--key",
+                "user_id",
+                "--quiet",
+                "--json",
+                str(link),
+            ],
+            stdout=stdout,
+            check=False,
+        ).returncode
     assert code == 1
     assert link.is_symlink()
     kept, report = out.read_text().split("\n", 1)
@@ -174,13 +194,20 @@ def test_a_replaced_report_keeps_its_mode(tmp_path, inputs):
 # --- bad input: one clear line, exit 2 -----------------------------------------------------------
 
 
-@pytest.mark.parametrize(("extra", "needles"), [
-    (["--key", "user_id", "--key", "user_id"], ["--key", "'user_id'", "more than once"]),
-    (["--key", "user_id", "--timestamp", "event_timestamp", "--asof", "--asof-tolerance", "3 parsecs"],
-     ["--asof-tolerance", "'3 parsecs'", "not a duration"]),
-    (["--key", "user_id", "--timestamp", "event_timestamp", "--asof-tolerance", "1d"],
-     ["--asof-tolerance", "--asof"]),
-])
+@pytest.mark.parametrize(
+    ("extra", "needles"),
+    [
+        (["--key", "user_id", "--key", "user_id"], ["--key", "'user_id'", "more than once"]),
+        (
+            ["--key", "user_id", "--timestamp", "event_timestamp", "--asof", "--asof-tolerance", "3 parsecs"],
+            ["--asof-tolerance", "'3 parsecs'", "not a duration"],
+        ),
+        (
+            ["--key", "user_id", "--timestamp", "event_timestamp", "--asof-tolerance", "1d"],
+            ["--asof-tolerance", "--asof"],
+        ),
+    ],
+)
 def test_option_mistakes_are_one_line(inputs, capsys, extra, needles):
     off, on = inputs
     assert main(["compare", str(off), str(on), *extra]) == 2
@@ -236,8 +263,16 @@ def test_a_hand_edited_profile_is_one_clear_line(tmp_path, capsys, case):
 
 
 def test_a_built_profile_passes_its_own_checks():
-    frame = pl.DataFrame({"b": [True, None, False], "n": [None, None, None], "t": [TS, None, TS],
-                          "x": [float("nan"), float("inf"), 1.0], "s": ["a", "b", None], "l": [[1], [2], None]})
+    frame = pl.DataFrame(
+        {
+            "b": [True, None, False],
+            "n": [None, None, None],
+            "t": [TS, None, TS],
+            "x": [float("nan"), float("inf"), 1.0],
+            "s": ["a", "b", None],
+            "l": [[1], [2], None],
+        }
+    )
     parts = [skewcheck.profile(frame), skewcheck.profile(frame.with_columns(pl.col("x") * 1e6))]
     for profile in (*parts, skewcheck.merge_profiles(parts)):
         assert skewcheck.Profile.from_json(profile.to_json()).features == profile.features
@@ -273,8 +308,9 @@ def test_html_of_huge_strings_is_fast_bounded_and_quiet():
     """20 KB labels took 4 s (1 MB: over 150 s) in matplotlib's tick layout, with a raw UserWarning."""
     labels = [letter * 20_000 for letter in "abcdefghij"]
     offline = pl.DataFrame({"k": range(100), "s": [labels[i % 10] for i in range(100)]})
-    online = offline.with_columns(pl.when(pl.col("k") % 3 > 0).then(pl.col("s").shift(-1, fill_value=labels[0]))
-                                  .otherwise(pl.col("s")))
+    online = offline.with_columns(
+        pl.when(pl.col("k") % 3 > 0).then(pl.col("s").shift(-1, fill_value=labels[0])).otherwise(pl.col("s"))
+    )
     report = skewcheck.compare(offline, online, keys="k")
     start = time.perf_counter()
     with warnings.catch_warnings():

@@ -15,9 +15,23 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_quick_run_measures_both_servers_and_checks_every_row_was_logged(tmp_path):
     results = tmp_path / "serve.json"
     completed = subprocess.run(
-        [sys.executable, "benchmarks/serve_logging.py", "--requests", "40", "--clients", "4", "--rounds", "1",
-         "--json", str(results)],
-        check=False, cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "benchmarks/serve_logging.py",
+            "--requests",
+            "40",
+            "--clients",
+            "4",
+            "--rounds",
+            "1",
+            "--json",
+            str(results),
+        ],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert "without logging: p50" in completed.stdout and "with    logging: p50" in completed.stdout

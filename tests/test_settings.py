@@ -63,12 +63,23 @@ def test_compare_accepts_what_its_docstring_promises():
     """The checks refuse nothing valid: numpy numbers, a key as a string, a tests mapping, a timedelta."""
     import numpy as np
 
-    report = skewcheck.compare(FRAME, FRAME, keys="k", abs_tol=np.float64(0.0), rel_tol=0, max_mismatch_rate=1,
-                               examples=np.int64(3), tests={"x": "ks"}, features=("x", "x"))
+    report = skewcheck.compare(
+        FRAME,
+        FRAME,
+        keys="k",
+        abs_tol=np.float64(0.0),
+        rel_tol=0,
+        max_mismatch_rate=1,
+        examples=np.int64(3),
+        tests={"x": "ks"},
+        features=("x", "x"),
+    )
     assert report.passed and [f.name for f in report.features] == ["x"]
     assert skewcheck.compare(FRAME, FRAME, keys=FRAME.to_pandas().columns[:1]).rows.matched == 3  # a pandas Index
     history = FRAME.with_columns(ts=pl.datetime(2026, 1, 1))
-    report = skewcheck.compare(history, history, keys=["k"], timestamp="ts", asof=True, asof_tolerance=timedelta(days=1))
+    report = skewcheck.compare(
+        history, history, keys=["k"], timestamp="ts", asof=True, asof_tolerance=timedelta(days=1)
+    )
     assert report.rows.matched == 3
     assert skewcheck.compare(history, history, keys=["k"], timestamp="ts", asof=True, asof_tolerance="1d12h").passed
 
@@ -87,7 +98,10 @@ def test_library_names_parameters_and_the_cli_names_flags(tmp_path, capsys):
     path = tmp_path / "a.parquet"
     FRAME.write_parquet(path)
     assert main(["compare", str(path), str(path), "--timestamp", "x"]) == 2
-    assert capsys.readouterr().err == "skewcheck: error: --timestamp 'x' needs at least one key column to join on; pass --key\n"
+    assert (
+        capsys.readouterr().err
+        == "skewcheck: error: --timestamp 'x' needs at least one key column to join on; pass --key\n"
+    )
     assert main(["compare", str(path), str(path), "--key", "k", "--test", "bogus"]) == 2
     assert capsys.readouterr().err.startswith("skewcheck: error: --test 'bogus' is not a known test")
 
@@ -123,8 +137,11 @@ def test_profile_functions_check_their_arguments():
         with pytest.raises(SkewcheckInputError) as error:
             skewcheck.merge_profiles(profiles)
         assert error.value.parameter == "profiles"
-    for options, parameter in (({"tests": "bogus"}, "tests"), ({"null_rate_tolerance": 2}, "null_rate_tolerance"),
-                               ({"features": "ab"}, "features")):
+    for options, parameter in (
+        ({"tests": "bogus"}, "tests"),
+        ({"null_rate_tolerance": 2}, "null_rate_tolerance"),
+        ({"features": "ab"}, "features"),
+    ):
         with pytest.raises(SkewcheckInputError) as error:
             skewcheck.compare_profile(part, MISSING, **options)
         assert error.value.parameter == parameter
@@ -139,9 +156,13 @@ def test_feast_entry_points_check_their_arguments_before_querying_the_store():
 
     no_store = object()  # never touched: the arguments fail first
     for entry in (compare_store, compare_logged):
-        for options, parameter in (({"abs_tol": -1}, "abs_tol"), ({"tests": "bogus"}, "tests"),
-                                   ({"keys": ["k"]}, "keys"), ({"timestamp": None}, "timestamp"),
-                                   ({"no_such_option": 1}, "no_such_option")):
+        for options, parameter in (
+            ({"abs_tol": -1}, "abs_tol"),
+            ({"tests": "bogus"}, "tests"),
+            ({"keys": ["k"]}, "keys"),
+            ({"timestamp": None}, "timestamp"),
+            ({"no_such_option": 1}, "no_such_option"),
+        ):
             with pytest.raises(SkewcheckInputError) as error:
                 entry(no_store, FRAME, ["view:x"], **options)
             assert error.value.parameter == parameter

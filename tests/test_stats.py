@@ -162,9 +162,7 @@ def test_wasserstein_normed_equals_evidently(evidently, n):
 
 def test_wasserstein_normed_floors_the_std_of_a_constant_offline_sample():
     with pytest.warns(SkewcheckWarning, match="offline"):
-        result = distribution_test(
-            floats([2.0] * 50), floats([2.0] * 49 + [3.0]), kind="numeric", test="wasserstein"
-        )
+        result = distribution_test(floats([2.0] * 50), floats([2.0] * 49 + [3.0]), kind="numeric", test="wasserstein")
     assert result.statistic == pytest.approx((1 / 50) / 0.001, rel=1e-12)
     assert result.drifted
 
@@ -250,9 +248,7 @@ def test_categorical_jensenshannon_and_linf_equal_the_definitions(u, v):
     p, q = reference_frequencies(u, v, "categorical")
     expected_js = scipy.spatial.distance.jensenshannon(p, q)
     offline, online = pl.Series(u), pl.Series(v)
-    assert jensenshannon(offline, online, kind="categorical") == pytest.approx(
-        expected_js, rel=1e-9, abs=1e-12
-    )
+    assert jensenshannon(offline, online, kind="categorical") == pytest.approx(expected_js, rel=1e-9, abs=1e-12)
     assert linf(offline, online, kind="categorical") == pytest.approx(np.max(np.abs(p - q)))
 
 
@@ -380,9 +376,7 @@ def test_a_p_value_drifts_below_its_threshold(test):
     assert 0.001 < p_value < 0.99
 
     def drifted(threshold):
-        return distribution_test(
-            offline, online, kind="numeric", test=test, threshold=threshold
-        ).drifted
+        return distribution_test(offline, online, kind="numeric", test=test, threshold=threshold).drifted
 
     assert drifted(np.nextafter(p_value, 1)) and not drifted(np.nextafter(p_value, 0))
     # At the p-value itself Evidently drifts for KS (p <= threshold), not for chi-squared.
@@ -468,9 +462,7 @@ def test_statistics_of_an_empty_side_are_nan(function):
 @pytest.mark.parametrize("function", [jensenshannon, psi, linf])
 def test_binned_statistics_of_an_empty_side_are_nan(function):
     with pytest.warns(SkewcheckWarning, match="offline sample is empty"):
-        assert math.isnan(
-            function(pl.Series([], dtype=pl.String), pl.Series(["a"]), kind="categorical")
-        )
+        assert math.isnan(function(pl.Series([], dtype=pl.String), pl.Series(["a"]), kind="categorical"))
 
 
 @pytest.mark.parametrize("kind", ["numeric", "categorical"])
@@ -498,9 +490,7 @@ def test_single_different_values_warn_and_give_defined_results():
 def test_a_constant_online_sample_warns_and_drifts():
     rng = np.random.default_rng(2)
     with pytest.warns(SkewcheckWarning, match="online sample holds only 0.0"):
-        result = distribution_test(
-            pl.Series(rng.normal(size=2000)), floats([0.0] * 2000), kind="numeric"
-        )
+        result = distribution_test(pl.Series(rng.normal(size=2000)), floats([0.0] * 2000), kind="numeric")
     assert result.test == "wasserstein" and result.drifted
 
 

@@ -12,9 +12,7 @@ from grading.tamper import findings
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("*/*.ipynb"))
-PATTERNS = (
-    ROOT / "solutions" / "02_feature_engineering_patterns" / "02_feature_engineering_patterns.ipynb"
-)
+PATTERNS = ROOT / "solutions" / "02_feature_engineering_patterns" / "02_feature_engineering_patterns.ipynb"
 
 
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda path: path.parent.name)

@@ -73,8 +73,13 @@ def _profiled_names(source: Source, features: Sequence[str] | None) -> list[str]
 
 def _feature_profile(series: pl.Series) -> FeatureProfile:
     kind = kind_of(series.dtype)
-    base = {"name": series.name, "dtype": str(series.dtype), "kind": kind, "rows": series.len(),
-            "nulls": series.null_count()}
+    base = {
+        "name": series.name,
+        "dtype": str(series.dtype),
+        "kind": kind,
+        "rows": series.len(),
+        "nulls": series.null_count(),
+    }
     if kind in NUMERIC_KINDS:
         return _numeric_profile(series, base)
     if kind == "categorical":

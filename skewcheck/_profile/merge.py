@@ -68,7 +68,9 @@ def _merge_feature(parts: list[tuple[str, FeatureProfile]]) -> FeatureProfile:
             )
     features = [part for _, part in parts]
     merged: dict[str, Any] = {
-        "name": head.name, "dtype": head.dtype, "kind": head.kind,
+        "name": head.name,
+        "dtype": head.dtype,
+        "kind": head.kind,
         **{field: sum(getattr(f, field) for f in features) for field in ("rows", "nulls", "nans", "infinite", "count")},
     }
     if head.kind in NUMERIC_KINDS:
@@ -99,7 +101,11 @@ def _merge_numeric(parts: list[FeatureProfile]) -> dict[str, Any]:
             totals.update(dict(p.values))
         values = tuple(sorted(totals.items())) if len(totals) <= VALUE_CAP else None
     return {
-        "min": low, "max": high, "mean": mean, "m2": m2, "values": values,
+        "min": low,
+        "max": high,
+        "mean": mean,
+        "m2": m2,
+        "values": values,
         "histogram": GridHistogram(exponent, first, tuple(counts.tolist())),
         "quantiles": _merge_summaries([p.quantiles for p in parts]),
     }

@@ -132,11 +132,22 @@ class FeatureProfile:
             q = _FieldReader(data["quantiles"], name, "quantiles.")
             quantiles = QuantileSummary(q.count("count"), tuple(q.numbers("values")))
         feature = cls(
-            name=name, dtype=read.text("dtype"), kind=read.text("kind"), rows=read.count("rows"),
-            nulls=read.count("nulls"), nans=read.count("nans", 0), infinite=read.count("infinite", 0),
-            count=read.count("count", 0), min=read.number("min"), max=read.number("max"),
-            mean=read.number("mean", text=True), m2=read.number("m2", text=True), histogram=histogram,
-            quantiles=quantiles, values=read.pairs("values", float), categories=read.pairs("categories", str),
+            name=name,
+            dtype=read.text("dtype"),
+            kind=read.text("kind"),
+            rows=read.count("rows"),
+            nulls=read.count("nulls"),
+            nans=read.count("nans", 0),
+            infinite=read.count("infinite", 0),
+            count=read.count("count", 0),
+            min=read.number("min"),
+            max=read.number("max"),
+            mean=read.number("mean", text=True),
+            m2=read.number("m2", text=True),
+            histogram=histogram,
+            quantiles=quantiles,
+            values=read.pairs("values", float),
+            categories=read.pairs("categories", str),
             other=read.count("other", 0),
         )
         problem = feature._impossibility()
@@ -155,19 +166,28 @@ class FeatureProfile:
             return f"nulls, nans, infinite and count add up to {described}, but 'rows' is {self.rows}"
         if self.kind == "categorical":
             listed = sum(n for _, n in self.categories or ()) + self.other
-            return None if listed == self.count else f"categories and other add up to {listed}, not 'count' {self.count}"
+            return (
+                None if listed == self.count else f"categories and other add up to {listed}, not 'count' {self.count}"
+            )
         if self.kind not in NUMERIC_KINDS or self.count == 0:
             return None
         if self.min is None or self.max is None or not self.min <= self.max:
             return f"'min' {self.min} and 'max' {self.max} are not a range"
         if self.mean is None or self.m2 is None:
             return "'mean' and 'm2' are missing"
-        if self.histogram is None or (self.histogram.exponent, self.histogram.first, len(self.histogram.counts)) != grid(
-                self.min, self.max) or sum(self.histogram.counts) != self.count:
+        if (
+            self.histogram is None
+            or (self.histogram.exponent, self.histogram.first, len(self.histogram.counts)) != grid(self.min, self.max)
+            or sum(self.histogram.counts) != self.count
+        ):
             return f"the histogram is not the grid of [{self.min}, {self.max}] holding {self.count} values"
         quantiles = self.quantiles
-        if quantiles is None or quantiles.count != self.count or not 0 < len(quantiles.values) <= min(
-                self.count, SKETCH_POINTS) or list(quantiles.values) != sorted(quantiles.values):
+        if (
+            quantiles is None
+            or quantiles.count != self.count
+            or not 0 < len(quantiles.values) <= min(self.count, SKETCH_POINTS)
+            or list(quantiles.values) != sorted(quantiles.values)
+        ):
             return f"the quantiles are not a sorted summary of {self.count} values"
         if self.values is not None and sum(n for _, n in self.values) != self.count:
             return f"the value counts add up to {sum(n for _, n in self.values)}, not 'count' {self.count}"
@@ -184,7 +204,9 @@ class _FieldReader:
         self.data, self.feature, self.prefix = data, feature, prefix
 
     def _wrong(self, field: str, expected: str) -> ValueError:
-        return ValueError(f"feature {self.feature!r}: {self.prefix}{field} is {self.data.get(field)!r}, expected {expected}")
+        return ValueError(
+            f"feature {self.feature!r}: {self.prefix}{field} is {self.data.get(field)!r}, expected {expected}"
+        )
 
     def _get(self, field: str, default: Any, expected: str) -> Any:
         if field not in self.data:
@@ -213,8 +235,9 @@ class _FieldReader:
 
     def counts(self, field: str) -> list[int]:
         values = self._get(field, _REQUIRED, "a list of counts")
-        if not isinstance(values, list) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
-                                                   for v in values):
+        if not isinstance(values, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values
+        ):
             raise self._wrong(field, "a list of counts (whole numbers >= 0)")
         return values
 
@@ -235,7 +258,8 @@ class _FieldReader:
     def numbers(self, field: str) -> list[float]:
         values = self._get(field, _REQUIRED, "a list of numbers")
         if not isinstance(values, list) or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values
+        ):
             raise self._wrong(field, "a list of finite numbers")
         return [float(v) for v in values]
 
@@ -255,12 +279,21 @@ class _FieldReader:
             raise self._wrong(field, expected)
         pairs = []
         for pair in values:
-            if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[1], int)
-                    and not isinstance(pair[1], bool) and pair[1] > 0):
+            if not (
+                isinstance(pair, list)
+                and len(pair) == 2
+                and isinstance(pair[1], int)
+                and not isinstance(pair[1], bool)
+                and pair[1] > 0
+            ):
                 raise self._wrong(field, expected)
             value = pair[0]
-            if kind is str and not isinstance(value, str) or kind is float and (
-                    isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+            if (
+                kind is str
+                and not isinstance(value, str)
+                or kind is float
+                and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value))
+            ):
                 raise self._wrong(field, expected)
             pairs.append((kind(value), pair[1]))
         return tuple(pairs)

@@ -42,8 +42,15 @@ _DOMAIN_EXAMPLES = 5
 
 def check_profile_options(**options: Any) -> None:
     """Refuse, naming it, an option of compare that needs the offline rows, which a profile has not."""
-    defaults = {"asof": False, "asof_tolerance": None, "abs_tol": DEFAULT_ABS_TOL, "rel_tol": DEFAULT_REL_TOL,
-                "max_mismatch_rate": DEFAULT_MAX_MISMATCH_RATE, "examples": DEFAULT_EXAMPLES, "diagnose": True}
+    defaults = {
+        "asof": False,
+        "asof_tolerance": None,
+        "abs_tol": DEFAULT_ABS_TOL,
+        "rel_tol": DEFAULT_REL_TOL,
+        "max_mismatch_rate": DEFAULT_MAX_MISMATCH_RATE,
+        "examples": DEFAULT_EXAMPLES,
+        "diagnose": True,
+    }
     for name, value in options.items():
         if value != defaults[name]:
             raise SkewcheckInputError(
@@ -106,10 +113,13 @@ def compare_profile(
     SkewcheckInputError
         Unreadable inputs, unknown features or tests, or KS on a summarised feature.
     """
-    check_profile_comparison(keys=keys, timestamp=timestamp, features=features, tests=tests,
-                             null_rate_tolerance=null_rate_tolerance)
+    check_profile_comparison(
+        keys=keys, timestamp=timestamp, features=features, tests=tests, null_rate_tolerance=null_rate_tolerance
+    )
     if not isinstance(profile, (Profile, str, os.PathLike)):
-        raise SkewcheckInputError(f"`profile` must be a Profile or the path of its JSON file, got {type(profile).__name__}")
+        raise SkewcheckInputError(
+            f"`profile` must be a Profile or the path of its JSON file, got {type(profile).__name__}"
+        )
     if not isinstance(profile, Profile):
         profile = Profile.from_json(profile)
     gate = Verdict(fail_on)
@@ -121,13 +131,16 @@ def compare_profile(
     def read(chunk: list[str]):
         return {name: ProfileSide(profile[name]) for name in chunk}, read_columns(on, chunk)
 
-    results, notes = run_features(names, on.rows, read, lambda name, o, n: judge(name, o, n, settings),
-                                  progress=progress)
+    results, notes = run_features(
+        names, on.rows, read, lambda name, o, n: judge(name, o, n, settings), progress=progress
+    )
     for note in notes:
         warnings.warn(note, SkewcheckWarning, stacklevel=2)
     results.sort(key=lambda f: f.severity, reverse=True)
     if reserved:
-        left_out = f"a profile holds distributions only: values were not compared row by row ({', '.join(reserved)} left out)"
+        left_out = (
+            f"a profile holds distributions only: values were not compared row by row ({', '.join(reserved)} left out)"
+        )
         notes = (left_out, *notes)
     failing = {Verdict.SKEW} | ({Verdict.DRIFT} if gate is Verdict.DRIFT else set())
     return SkewReport(
@@ -193,16 +206,25 @@ class ProfileSide:
         summary = offline.quantiles
         if summary.exact:  # every offline value is in the profile: run compare's own test
             reference, current = pl.Series(summary.values, dtype=pl.Float64), pl.Series(numbers)
-            return Evidence(distribution=distribution_test(reference, current, kind="numeric", test=test),
-                            plot=lambda: histogram(reference, current, kind="numeric"))
+            return Evidence(
+                distribution=distribution_test(reference, current, kind="numeric", test=test),
+                plot=lambda: histogram(reference, current, kind="numeric"),
+            )
         exponent, first, bins = grid(min(offline.min, float(numbers[0])), max(offline.max, float(numbers[-1])))
         grid_offline = offline.histogram.rebin(exponent, first, bins)
         grid_online = grid_counts(numbers, exponent, first, bins)
         edges = np.ldexp(np.arange(first, first + bins + 1, dtype=np.float64), exponent)
 
         def plot() -> Histogram:
-            return Histogram(kind="numeric", edges=edges.tolist(), categories=[], offline=grid_offline.tolist(),
-                             online=grid_online.tolist(), offline_other=0, online_other=0)
+            return Histogram(
+                kind="numeric",
+                edges=edges.tolist(),
+                categories=[],
+                offline=grid_offline.tolist(),
+                online=grid_online.tolist(),
+                offline_other=0,
+                online_other=0,
+            )
 
         if offline.values is not None:  # few values: per-value bins, exact
             support, reference, current = _value_table(offline.values, numbers)
@@ -223,13 +245,17 @@ class ProfileSide:
             result = weighted_wasserstein(*points, numbers, offline.std)
             if offline.values is None:
                 bound = (offline.max - offline.min) / SKETCH_POINTS / max(offline.std, MIN_NORM)
-                notes.append(f"wasserstein approximated from the profile's {SKETCH_POINTS}-point quantile summary "
-                             f"(offline error at most {bound:.2g})")
+                notes.append(
+                    f"wasserstein approximated from the profile's {SKETCH_POINTS}-point quantile summary "
+                    f"(offline error at most {bound:.2g})"
+                )
         else:
             result = counts_test(reference, current, test)
             if offline.values is None:
-                notes.append(f"{test} on the profile's {bins} fixed bins of width {math.ldexp(1.0, exponent):g} "
-                             "(compare bins by Sturges' rule)")
+                notes.append(
+                    f"{test} on the profile's {bins} fixed bins of width {math.ldexp(1.0, exponent):g} "
+                    "(compare bins by Sturges' rule)"
+                )
         return Evidence(distribution=result, notes=tuple(notes), plot=plot)
 
     def _categorical(self, name: str, online: pl.Series, test: str | None) -> Evidence:
@@ -253,8 +279,7 @@ class ProfileSide:
             listed = sum(online_counts.get(c, 0) for c in support)
             current = np.array([online_counts.get(c, 0) for c in support] + [labels.len() - listed], dtype=np.int64)
         result = counts_test(reference, current, test or default_test("categorical", offline.count, len(support)))
-        return Evidence(distribution=result, domain=domain,
-                        plot=lambda: _categorical_plot(support, reference, current))
+        return Evidence(distribution=result, domain=domain, plot=lambda: _categorical_plot(support, reference, current))
 
 
 def _temporal_kind(dtype: str) -> str:
@@ -283,7 +308,9 @@ def _compared_names(profile: Profile, features: Sequence[str] | None, reserved: 
     return names
 
 
-def _value_table(values: tuple[tuple[float, int], ...], numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _value_table(
+    values: tuple[tuple[float, int], ...], numbers: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distinct values of both sides (sorted) and each side's count of each."""
     online_values, online_counts = np.unique(numbers, return_counts=True)
     offline_values = np.array([v for v, _ in values])
@@ -299,8 +326,11 @@ def _categorical_plot(support: list[str], offline: np.ndarray, online: np.ndarra
     """The most frequent categories over both sides (ties alphabetical), as compare's histogram()."""
     ranked = sorted(range(len(support)), key=lambda i: (-(offline[i] + online[i]), support[i]))[:_PLOTTED_CATEGORIES]
     return Histogram(
-        kind="categorical", edges=[], categories=[support[i] for i in ranked],
-        offline=[int(offline[i]) for i in ranked], online=[int(online[i]) for i in ranked],
+        kind="categorical",
+        edges=[],
+        categories=[support[i] for i in ranked],
+        offline=[int(offline[i]) for i in ranked],
+        online=[int(online[i]) for i in ranked],
         offline_other=int(offline.sum() - sum(offline[i] for i in ranked)),
         online_other=int(online.sum() - sum(online[i] for i in ranked)),
     )
@@ -313,6 +343,8 @@ def _domain(offline: dict[str, int], online: dict[str, int], complete: bool) -> 
     if not (offline_only or online_only):
         return None
     return DomainGap(
-        offline_only=tuple(offline_only[:_DOMAIN_EXAMPLES]), online_only=tuple(online_only[:_DOMAIN_EXAMPLES]),
-        offline_only_count=len(offline_only), online_only_count=len(online_only),
+        offline_only=tuple(offline_only[:_DOMAIN_EXAMPLES]),
+        online_only=tuple(online_only[:_DOMAIN_EXAMPLES]),
+        offline_only_count=len(offline_only),
+        online_only_count=len(online_only),
     )

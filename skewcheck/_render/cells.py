@@ -49,8 +49,12 @@ def duration(delta: timedelta | None) -> str:
     if delta is None:
         return "-"
     sign, seconds = ("-" if delta < timedelta(0) else ""), abs(delta.total_seconds())
-    parts = [(int(seconds // 86_400), "d"), (int(seconds % 86_400 // 3600), "h"), (int(seconds % 3600 // 60), "m"),
-             (round(seconds % 60, 3), "s")]
+    parts = [
+        (int(seconds // 86_400), "d"),
+        (int(seconds % 86_400 // 3600), "h"),
+        (int(seconds % 3600 // 60), "m"),
+        (round(seconds % 60, 3), "s"),
+    ]
     shown = [f"{n:g}{unit}" for n, unit in parts if n][:2]
     return sign + (" ".join(shown) if shown else "0s")
 
@@ -64,9 +68,11 @@ def key_text(example: PitExample) -> str:
 def recompute_rule(report: PitReport) -> str:
     """How the audit recomputed the point-in-time correct values."""
     within = f" within {duration(report.ttl)}" if report.ttl is not None else ""
-    return (f"the row with the latest source {report.source_time!r} at or before the training's "
-            f"{report.event_time!r}{within}, per "
-            f"{', '.join(report.keys)}; {report.unmatched:,} rows have none")
+    return (
+        f"the row with the latest source {report.source_time!r} at or before the training's "
+        f"{report.event_time!r}{within}, per "
+        f"{', '.join(report.keys)}; {report.unmatched:,} rows have none"
+    )
 
 
 def pit_heading(report: PitReport) -> tuple[str, str]:

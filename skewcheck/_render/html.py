@@ -61,8 +61,11 @@ def skew_report_html(report: SkewReport, path: str | os.PathLike | None = None) 
 
 def pit_report_html(report: PitReport, path: str | os.PathLike | None = None) -> str:
     """The audit as a whole page; written atomically to `path` when given."""
-    return _written("<!DOCTYPE html><html><head><meta charset='utf-8'><title>skewcheck pit</title></head><body>"
-                    f"{pit_report_fragment(report)}</body></html>\n", path)
+    return _written(
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>skewcheck pit</title></head><body>"
+        f"{pit_report_fragment(report)}</body></html>\n",
+        path,
+    )
 
 
 def _written(text: str, path: str | os.PathLike | None) -> str:
@@ -79,8 +82,10 @@ def skew_report_fragment(report: SkewReport) -> str:
             _heading(report),
             _rows(report),
             _summary_table(report, anchors),
-            *(_feature_section(f, index < MAX_PLOTTED_FEATURES, anchors[id(f)])
-              for index, f in enumerate(report.skewed + report.drifted)),
+            *(
+                _feature_section(f, index < MAX_PLOTTED_FEATURES, anchors[id(f)])
+                for index, f in enumerate(report.skewed + report.drifted)
+            ),
             _settings(report),
         ]
     )
@@ -108,10 +113,15 @@ def _rows(report: SkewReport) -> str:
         return '<p class="muted">No keys given: distributions, schema and null rates only.</p>'
     r = report.rows
     cells = [
-        ("offline rows", r.offline), ("online rows", r.online), ("matched", r.matched),
-        ("offline only", r.offline_only), ("online only", r.online_only),
-        ("duplicate keys offline", r.duplicate_keys_offline), ("duplicate keys online", r.duplicate_keys_online),
-        ("null keys offline", r.null_keys_offline), ("null keys online", r.null_keys_online),
+        ("offline rows", r.offline),
+        ("online rows", r.online),
+        ("matched", r.matched),
+        ("offline only", r.offline_only),
+        ("online only", r.online_only),
+        ("duplicate keys offline", r.duplicate_keys_offline),
+        ("duplicate keys online", r.duplicate_keys_online),
+        ("null keys offline", r.null_keys_offline),
+        ("null keys online", r.null_keys_online),
     ]
     on = ", ".join(report.keys + ((report.timestamp,) if report.timestamp else ()))
     table = "".join(f"<tr><th>{escape(k)}</th><td class='num'>{v:,}</td></tr>" for k, v in cells)
@@ -124,7 +134,17 @@ def _rows(report: SkewReport) -> str:
 def _summary_table(report: SkewReport, anchors: dict[int, str]) -> str:
     head = "".join(
         f"<th>{h}</th>"
-        for h in ("feature", "verdict", "cause", "mismatched", "test", "statistic", "threshold", "nulls off/on", "dtype")
+        for h in (
+            "feature",
+            "verdict",
+            "cause",
+            "mismatched",
+            "test",
+            "statistic",
+            "threshold",
+            "nulls off/on",
+            "dtype",
+        )
     )
     rows = []
     for f in report.features:
@@ -134,8 +154,14 @@ def _summary_table(report: SkewReport, anchors: dict[int, str]) -> str:
             name = f'<a href="#{anchors[id(f)]}">{name}</a>'
         test, shown, threshold = "-", "-", "-"
         if f.distribution is not None:
-            test, shown, threshold = escape(f.distribution.test), statistic(f.distribution, 4), f"{f.distribution.threshold:g}"
-        dtype = escape(f"{f.dtype_offline} / {f.dtype_online}" if f.dtype_offline != f.dtype_online else str(f.dtype_offline))
+            test, shown, threshold = (
+                escape(f.distribution.test),
+                statistic(f.distribution, 4),
+                f"{f.distribution.threshold:g}",
+            )
+        dtype = escape(
+            f"{f.dtype_offline} / {f.dtype_online}" if f.dtype_offline != f.dtype_online else str(f.dtype_offline)
+        )
         rows.append(
             f"<tr><td>{name}</td><td>{verdict}</td><td>{escape(cause(f))}</td><td class='num'>{mismatched(f)}</td>"
             f"<td>{test}</td><td class='num'>{shown}</td><td class='num'>{threshold}</td>"
@@ -152,8 +178,12 @@ def _anchors(report: SkewReport) -> dict[int, str]:
 
 def _feature_section(feature: FeatureResult, plotted: bool, anchor: str) -> str:
     label = "skewed" if feature.skewed else "drifted"
-    parts = [(f'<div class="feature" id="{anchor}"><h3>{escape(feature.name)} '
-              f'<span class="{feature.verdict.value}">{label}</span></h3>')]
+    parts = [
+        (
+            f'<div class="feature" id="{anchor}"><h3>{escape(feature.name)} '
+            f'<span class="{feature.verdict.value}">{label}</span></h3>'
+        )
+    ]
     if feature.diagnosis is not None:
         detail = _short(feature.diagnosis.detail, DETAIL_CHARS)
         parts.append(f"<p><b>{escape(feature.diagnosis.cause.value)}</b>: {escape(detail)}</p>")
@@ -165,15 +195,20 @@ def _feature_section(feature: FeatureResult, plotted: bool, anchor: str) -> str:
         try:
             plot = _plot(feature)
         except Exception as error:  # noqa: BLE001 -- whatever matplotlib raises, a figure must not cost the report
-            parts.append(f"<p class='skew'>the figures could not be drawn ({escape(type(error).__name__)}: "
-                         f"{escape(_short(str(error)))})</p>")
+            parts.append(
+                f"<p class='skew'>the figures could not be drawn ({escape(type(error).__name__)}: "
+                f"{escape(_short(str(error)))})</p>"
+            )
         else:
             if plot:
                 parts.append(f'<img alt="{escape(feature.name)} figures" src="data:image/png;base64,{plot}">')
     if feature.values is not None and feature.values.examples:
-        head = "".join(f"<th>{escape(k)}</th>" for k in feature.values.examples[0].key) + "<th>offline</th><th>online</th>"
+        head = (
+            "".join(f"<th>{escape(k)}</th>" for k in feature.values.examples[0].key) + "<th>offline</th><th>online</th>"
+        )
         rows = "".join(
-            "<tr>" + "".join(f"<td>{escape(_short(str(v)))}</td>" for v in e.key.values())
+            "<tr>"
+            + "".join(f"<td>{escape(_short(str(v)))}</td>" for v in e.key.values())
             + f"<td>{escape(_short(repr(e.offline)))}</td><td>{escape(_short(repr(e.online)))}</td></tr>"
             for e in feature.values.examples
         )
@@ -272,23 +307,32 @@ def pit_report_fragment(report: PitReport) -> str:
         for c in report.checks
     )
     html = [
-        (f"<div class='skewcheck-pit'><p><b>skewcheck pit: <span style='color:{colour}'>{verdict}</span></b> "
-         f"<span style='color:#666'>{escape(details)}</span></p>"),
-        ("<table><tr><th>feature time</th><th>from the future</th><th>max lead</th><th>older than ttl</th>"
-         f"<th>missing</th></tr>{rows}</table>"),
+        (
+            f"<div class='skewcheck-pit'><p><b>skewcheck pit: <span style='color:{colour}'>{verdict}</span></b> "
+            f"<span style='color:#666'>{escape(details)}</span></p>"
+        ),
+        (
+            "<table><tr><th>feature time</th><th>from the future</th><th>max lead</th><th>older than ttl</th>"
+            f"<th>missing</th></tr>{rows}</table>"
+        ),
     ]
     examples = [
         f"<li>{escape(c.column)}: {escape(key_text(e))}, event {escape(str(e.event_time))}, feature "
         f"{escape(str(e.feature_time))}</li>"
-        for c in report.checks for e in c.future_examples
+        for c in report.checks
+        for e in c.future_examples
     ]
     if examples:
         html.append(f"<p>From the future:</p><ul>{''.join(examples)}</ul>")
     if report.source is not None:
-        values = "".join(f"<tr><td>{escape(f.name)}</td><td>{f.compared:,}</td><td>{f.mismatched:,}</td></tr>"
-                         for f in report.recomputed)
-        html.append(f"<p>Point-in-time values from {escape(report.source)}: {escape(recompute_rule(report))}</p>"
-                    f"<table><tr><th>feature</th><th>compared</th><th>differ from point-in-time</th></tr>{values}</table>")
+        values = "".join(
+            f"<tr><td>{escape(f.name)}</td><td>{f.compared:,}</td><td>{f.mismatched:,}</td></tr>"
+            for f in report.recomputed
+        )
+        html.append(
+            f"<p>Point-in-time values from {escape(report.source)}: {escape(recompute_rule(report))}</p>"
+            f"<table><tr><th>feature</th><th>compared</th><th>differ from point-in-time</th></tr>{values}</table>"
+        )
     html.extend(f"<p style='color:#9a6700'>warning: {escape(w)}</p>" for w in report.warnings)
     html.append("</div>")
     return "".join(html)

@@ -27,8 +27,11 @@ def skew_report_dict(report: SkewReport) -> dict[str, Any]:
     if report.rows is not None:
         r = report.rows
         rows = {
-            "offline": r.offline, "online": r.online, "matched": r.matched,
-            "offline_only": r.offline_only, "online_only": r.online_only,
+            "offline": r.offline,
+            "online": r.online,
+            "matched": r.matched,
+            "offline_only": r.offline_only,
+            "online_only": r.online_only,
             "duplicate_keys_offline": r.duplicate_keys_offline,
             "duplicate_keys_online": r.duplicate_keys_online,
             "null_keys_offline": r.null_keys_offline,
@@ -64,8 +67,11 @@ def feature_dict(feature: FeatureResult) -> dict[str, Any]:
             "null_online_only": v.null_online_only,
             "max_abs_diff": _json_value(v.max_abs_diff),
             "examples": [
-                {"key": {k: _json_value(x) for k, x in e.key.items()},
-                 "offline": _json_value(e.offline), "online": _json_value(e.online)}
+                {
+                    "key": {k: _json_value(x) for k, x in e.key.items()},
+                    "offline": _json_value(e.offline),
+                    "online": _json_value(e.online),
+                }
                 for e in v.examples
             ],
         }
@@ -113,10 +119,16 @@ def pit_report_dict(report: PitReport) -> dict[str, Any]:
     recompute = None
     if report.source is not None:
         recompute = {
-            "source": report.source, "source_time": report.source_time, "unmatched": report.unmatched,
+            "source": report.source,
+            "source_time": report.source_time,
+            "unmatched": report.unmatched,
             "features": [
-                {"name": f.name, "compared": f.compared, "mismatched": f.mismatched,
-                 "examples": [_example_dict(e) for e in f.examples]}
+                {
+                    "name": f.name,
+                    "compared": f.compared,
+                    "mismatched": f.mismatched,
+                    "examples": [_example_dict(e) for e in f.examples],
+                }
                 for f in report.recomputed
             ],
         }
@@ -130,10 +142,16 @@ def pit_report_dict(report: PitReport) -> dict[str, Any]:
         "keys": list(report.keys),
         "ttl_seconds": None if report.ttl is None else report.ttl.total_seconds(),
         "checks": [
-            {"column": c.column, "rows": c.rows, "future": c.future, "stale": c.stale, "missing": c.missing,
-             "max_lead_seconds": None if c.max_lead is None else c.max_lead.total_seconds(),
-             "future_examples": [_example_dict(e) for e in c.future_examples],
-             "stale_examples": [_example_dict(e) for e in c.stale_examples]}
+            {
+                "column": c.column,
+                "rows": c.rows,
+                "future": c.future,
+                "stale": c.stale,
+                "missing": c.missing,
+                "max_lead_seconds": None if c.max_lead is None else c.max_lead.total_seconds(),
+                "future_examples": [_example_dict(e) for e in c.future_examples],
+                "stale_examples": [_example_dict(e) for e in c.stale_examples],
+            }
             for c in report.checks
         ],
         "recompute": recompute,
@@ -161,15 +179,24 @@ def feature_frame(report: SkewReport) -> pl.DataFrame:
             }
             for f in report.features
         ],
-        schema_overrides={"cause": pl.String, "test": pl.String, "mismatch_rate": pl.Float64,
-                          "statistic": pl.Float64, "threshold": pl.Float64,
-                          "dtype_offline": pl.String, "dtype_online": pl.String},
+        schema_overrides={
+            "cause": pl.String,
+            "test": pl.String,
+            "mismatch_rate": pl.Float64,
+            "statistic": pl.Float64,
+            "threshold": pl.Float64,
+            "dtype_offline": pl.String,
+            "dtype_online": pl.String,
+        },
     )
 
 
 def _example_dict(example: PitExample) -> dict[str, Any]:
-    data = {"row": example.row, "key": {k: _json_value(v) for k, v in example.key.items()},
-            "event_time": _json_value(example.event_time)}
+    data = {
+        "row": example.row,
+        "key": {k: _json_value(v) for k, v in example.key.items()},
+        "event_time": _json_value(example.event_time),
+    }
     if example.feature_time is not None:
         data["feature_time"] = _json_value(example.feature_time)
     else:
@@ -213,9 +240,7 @@ def iso_duration(value: timedelta) -> str:
     sign, value = ("-", -value) if value < timedelta(0) else ("", value)
     hours, rest = divmod(value.seconds, 3600)
     minutes, seconds = divmod(rest, 60)
-    time_part = "".join(
-        f"{amount}{unit}" for amount, unit in ((hours, "H"), (minutes, "M")) if amount
-    )
+    time_part = "".join(f"{amount}{unit}" for amount, unit in ((hours, "H"), (minutes, "M")) if amount)
     if seconds or value.microseconds:
         time_part += f"{seconds + value.microseconds / 1e6:.6f}".rstrip("0").rstrip(".") + "S"
     days = f"{value.days}D" if value.days else ""

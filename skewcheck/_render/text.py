@@ -31,7 +31,8 @@ VERDICT_TEXT = {
 def skew_summary(report: SkewReport) -> Group:
     """A heading, the row counts, the per-feature table and the warnings, for a rich Console."""
     heading = Text.assemble(
-        "skewcheck: ", Text(outcome(report), style="bold green" if report.passed else "bold red"),
+        "skewcheck: ",
+        Text(outcome(report), style="bold green" if report.passed else "bold red"),
         f"  {counts_line(report)}  ",
         (f"{_named(report.offline_label, 'offline')} vs {_named(report.online_label, 'online')}", "dim"),
     )
@@ -52,8 +53,13 @@ def skew_summary(report: SkewReport) -> Group:
             parts.append(Text(f"rows: {r.diagnosis.cause.value}: {r.diagnosis.detail}", style="yellow"))
     table = Table(show_edge=False, pad_edge=False, header_style="bold")
     for column, justify in (
-        ("feature", "left"), ("verdict", "left"), ("cause", "left"), ("mismatched", "right"),
-        ("test", "left"), ("statistic", "right"), ("nulls off/on", "right"),
+        ("feature", "left"),
+        ("verdict", "left"),
+        ("cause", "left"),
+        ("mismatched", "right"),
+        ("test", "left"),
+        ("statistic", "right"),
+        ("nulls off/on", "right"),
     ):
         table.add_column(column, justify=justify, no_wrap=column in ("feature", "test", "statistic"))
     for feature in report.features:
@@ -61,8 +67,11 @@ def skew_summary(report: SkewReport) -> Group:
     parts.append(table)
     for feature in report.skewed + report.drifted:
         if feature.diagnosis is not None:
-            parts.append(Text.assemble((f"{feature.name}: ", "bold"), f"{feature.diagnosis.cause.value}: ",
-                                       feature.diagnosis.detail))
+            parts.append(
+                Text.assemble(
+                    (f"{feature.name}: ", "bold"), f"{feature.diagnosis.cause.value}: ", feature.diagnosis.detail
+                )
+            )
     for warning in report.warnings:
         parts.append(Text(f"warning: {warning}", style="yellow"))
     return Group(*parts)
@@ -71,38 +80,54 @@ def skew_summary(report: SkewReport) -> Group:
 def pit_summary(report: PitReport) -> Group:
     """A heading, a table per check and the examples, for a rich Console."""
     verdict, details = pit_heading(report)
-    parts: list = [Text.assemble("skewcheck pit: ", (verdict, "bold green" if report.passed else "bold red"),
-                                 "  ", (details, "dim"))]
+    parts: list = [
+        Text.assemble(
+            "skewcheck pit: ", (verdict, "bold green" if report.passed else "bold red"), "  ", (details, "dim")
+        )
+    ]
     table = Table(show_edge=False, pad_edge=False, header_style="bold")
     for column in ("feature time", "from the future", "max lead", "older than ttl", "missing"):
         table.add_column(column, justify="left" if column == "feature time" else "right", no_wrap=True)
     for check in report.checks:
-        future = Text(f"{check.future:,} ({check.future / max(check.rows, 1):.1%})",
-                      style="bold red" if check.future else "green")
+        future = Text(
+            f"{check.future:,} ({check.future / max(check.rows, 1):.1%})", style="bold red" if check.future else "green"
+        )
         stale = "-" if report.ttl is None else f"{check.stale:,}"
-        table.add_row(check.column, future, duration(check.max_lead) if check.future else "-", stale,
-                      f"{check.missing:,}")
+        table.add_row(
+            check.column, future, duration(check.max_lead) if check.future else "-", stale, f"{check.missing:,}"
+        )
     parts.append(table)
     for check in report.checks:
         for label, rows in (("from the future", check.future_examples), ("older than ttl", check.stale_examples)):
             for e in rows:
-                parts.append(Text(f"  {check.column} {label}: {key_text(e)}, event {e.event_time}, "
-                                  f"feature {e.feature_time} ({duration(e.feature_time - e.event_time)})",
-                                  style="red" if label == "from the future" else "yellow"))
+                parts.append(
+                    Text(
+                        f"  {check.column} {label}: {key_text(e)}, event {e.event_time}, "
+                        f"feature {e.feature_time} ({duration(e.feature_time - e.event_time)})",
+                        style="red" if label == "from the future" else "yellow",
+                    )
+                )
     if report.source is not None:
         parts.append(Text(f"point-in-time values from {report.source}:\n  {recompute_rule(report)}"))
         values = Table(show_edge=False, pad_edge=False, header_style="bold")
         for column in ("feature", "compared", "differ from point-in-time"):
             values.add_column(column, justify="left" if column == "feature" else "right", no_wrap=True)
         for f in report.recomputed:
-            differ = Text(f"{f.mismatched:,} ({f.mismatched / max(f.compared, 1):.1%})",
-                          style="bold red" if f.mismatched else "green")
+            differ = Text(
+                f"{f.mismatched:,} ({f.mismatched / max(f.compared, 1):.1%})",
+                style="bold red" if f.mismatched else "green",
+            )
             values.add_row(f.name, f"{f.compared:,}", differ)
         parts.append(values)
         for f in report.recomputed:
             for e in f.examples:
-                parts.append(Text(f"  {f.name}: {key_text(e)}, event {e.event_time}: training {e.training!r}, "
-                                  f"point-in-time {e.correct!r}", style="red"))
+                parts.append(
+                    Text(
+                        f"  {f.name}: {key_text(e)}, event {e.event_time}: training {e.training!r}, "
+                        f"point-in-time {e.correct!r}",
+                        style="red",
+                    )
+                )
     for warning in report.warnings:
         parts.append(Text(f"warning: {warning}", style="yellow"))
     return Group(*parts)

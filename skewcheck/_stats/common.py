@@ -74,9 +74,7 @@ def sorted_floats(values: pl.Series) -> np.ndarray:
 
 def require_numeric(values: pl.Series) -> None:
     if not values.dtype.is_numeric():
-        raise ValueError(
-            f"a numeric feature needs integer or float values, got dtype {values.dtype}"
-        )
+        raise ValueError(f"a numeric feature needs integer or float values, got dtype {values.dtype}")
 
 
 def check_kind(kind: str, *samples: pl.Series) -> None:
@@ -90,9 +88,7 @@ def check_kind(kind: str, *samples: pl.Series) -> None:
 
 def warn_if_empty(offline: pl.Series, online: pl.Series) -> bool:
     """Warn and return True if a sample is empty (the statistic is then NaN)."""
-    empty = [
-        name for name, values in (("offline", offline), ("online", online)) if values.is_empty()
-    ]
+    empty = [name for name, values in (("offline", offline), ("online", online)) if values.is_empty()]
     if empty:
         warnings.warn(
             f"{' and '.join(empty)} sample{'s are' if len(empty) == 2 else ' is'} empty: "

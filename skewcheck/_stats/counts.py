@@ -17,9 +17,7 @@ from .common import DEFAULT_THRESHOLDS, aligned, check_kind, count_unique, float
 _BINNED_ABOVE = 20
 
 
-def frequencies(
-    offline: pl.Series, online: pl.Series, *, kind: str
-) -> tuple[np.ndarray, np.ndarray]:
+def frequencies(offline: pl.Series, online: pl.Series, *, kind: str) -> tuple[np.ndarray, np.ndarray]:
     """Relative frequencies of both samples over shared bins, as Evidently's ``get_binned_data``.
 
     A numeric feature whose offline sample has more than 20 distinct values is cut into the
@@ -265,9 +263,7 @@ def histogram(offline: pl.Series, online: pl.Series, *, kind: str, bins: int = 3
     )
 
 
-def _binned_counts(
-    offline: pl.Series, online: pl.Series, *, kind: str
-) -> tuple[np.ndarray, np.ndarray]:
+def _binned_counts(offline: pl.Series, online: pl.Series, *, kind: str) -> tuple[np.ndarray, np.ndarray]:
     """Counts of both samples over the bins described in :func:`frequencies`."""
     check_kind(kind, offline, online)
     if kind == "numeric" and count_unique(offline, limit=_BINNED_ABOVE + 1) > _BINNED_ABOVE:
@@ -291,9 +287,7 @@ def _bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
         return np.histogram(values, edges)[0]
 
 
-def _value_counts(
-    offline: pl.Series, online: pl.Series
-) -> tuple[pl.Series, np.ndarray, np.ndarray]:
+def _value_counts(offline: pl.Series, online: pl.Series) -> tuple[pl.Series, np.ndarray, np.ndarray]:
     """Distinct values of both samples (sorted) and the count of each in each sample."""
     offline, online = aligned(offline, online)
     table = (

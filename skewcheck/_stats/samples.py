@@ -85,7 +85,9 @@ def wasserstein_normed(offline: pl.Series, online: pl.Series) -> float:
     return _sorted_wasserstein(reference, sorted_floats(online)) / norm
 
 
-def weighted_wasserstein(values: np.ndarray, weights: np.ndarray, online: np.ndarray, reference_std: float) -> TestResult:
+def weighted_wasserstein(
+    values: np.ndarray, weights: np.ndarray, online: np.ndarray, reference_std: float
+) -> TestResult:
     """The normed Wasserstein test of :func:`wasserstein_normed`, with the offline sample given as
     weighted points (a profile's quantile summary or value counts) and its standard deviation."""
     from scipy.stats import wasserstein_distance as scipy_wasserstein
