@@ -78,12 +78,18 @@ def _examples(pairs: pl.DataFrame, frame: pl.DataFrame, mismatch: pl.Series, ali
 
 
 def _sample(frame: pl.DataFrame, mismatch: pl.Series) -> tuple[tuple[float, float], ...]:
-    """A deterministic sample of numeric pairs for the scatter plot: mismatches, then the rest."""
+    """A deterministic sample of numeric pairs for the residual figure: mismatches, then the rest.
+
+    A pair whose offline side is null (and online a value) is kept with NaN offline, so that a
+    null fill can be drawn at its fill value; NaN values themselves are left out.
+    """
     wrong = mismatch.arg_true().head(SAMPLE_PAIRS // 4)
     right = (~mismatch).arg_true()
     right = right.gather_every(max(1, right.len() // SAMPLE_PAIRS)).head(SAMPLE_PAIRS - wrong.len())
-    rows = frame[pl.concat([wrong, right])].drop_nulls()
-    return tuple(rows.select(pl.all().cast(pl.Float64)).iter_rows())
+    rows = frame[pl.concat([wrong, right])].select(pl.all().cast(pl.Float64))
+    offline, online = pl.col("offline"), pl.col("online")
+    rows = rows.filter(online.is_not_null() & ~online.is_nan(), ~offline.is_nan().fill_null(False))
+    return tuple(rows.with_columns(offline.fill_null(float("nan"))).iter_rows())
 
 
 def diagnose_mismatches(

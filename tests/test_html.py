@@ -3,6 +3,7 @@ that stays small for wide inputs. tests/test_report_browser.py opens it in a rea
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -40,6 +41,25 @@ def test_residuals_show_rounding_as_steps_an_offset_as_a_constant_and_a_scale_as
     assert _residuals([(x, x * 100) for x in offline] + [(0.0, 0.0)], ratio=True) == [
         y / x for x, y in ((x, x * 100) for x in offline)
     ]  # offline 0 has no ratio
+
+
+def test_a_null_fill_is_a_column_at_the_fill_value():
+    nan = float("nan")
+    sample = [(1.0, 1.0), (2.0, 2.0), (5.0, 5.0), (nan, -1.0), (nan, -1.0), (nan, -1.0)]
+    ax = Figure().subplots()
+    _draw_residuals(ax, sample, ratio=False)
+    agreeing, filled = (c.get_offsets() for c in ax.collections)
+    assert agreeing[:, 1].tolist() == [0.0, 0.0, 0.0]
+    assert filled[:, 1].tolist() == [-1.0, -1.0, -1.0] and len(set(filled[:, 0].tolist())) == 1
+    assert filled[0, 0] < 1.0  # left of every offline value
+
+
+def test_the_sample_keeps_null_offline_pairs_for_the_figure():
+    offline = pl.DataFrame({"k": range(6), "x": [1.0, 2.0, None, None, float("nan"), 4.0]})
+    online = pl.DataFrame({"k": range(6), "x": [1.0, 2.0, -1.0, -1.0, 3.0, None]})
+    sample = skewcheck.compare(offline, online, keys="k")["x"].values.sample
+    assert sorted((y for x, y in sample if math.isnan(x))) == [-1.0, -1.0]
+    assert sorted(sample, key=lambda p: p[0] if not math.isnan(p[0]) else -9)[-2:] == [(1.0, 1.0), (2.0, 2.0)]
 
 
 def _feature(name: str, verdict: Verdict, *, histogram: Histogram | None = None, mismatched: int = 0) -> FeatureResult:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 import os
 from html import escape
 from pathlib import Path
@@ -265,15 +266,30 @@ def _draw_histogram(ax, hist) -> None:
 
 def _draw_residuals(ax, sample, *, ratio: bool) -> None:
     """online - offline against offline (online / offline for a scale bug): rounding shows as
-    steps, an offset as a constant, a scale as a level line, agreeing pairs on zero (or one)."""
-    pairs = [(x, y) for x, y in sample if not ratio or x != 0]
+    steps, an offset as a constant, a scale as a level line, agreeing pairs on zero (or one).
+    Pairs with a null offline side (NaN in the sample) stand left of the others at their online
+    value: a null fill is a column at the fill value."""
+    filled = [y for x, y in sample if math.isnan(x)]
+    pairs = [(x, y) for x, y in sample if not math.isnan(x) and (not ratio or x != 0)]
     xs = [x for x, _ in pairs]
     ys = [y / x if ratio else y - x for x, y in pairs]
     ax.axhline(1.0 if ratio else 0.0, color="#999", linewidth=1, label="online = offline")
     ax.scatter(xs, ys, s=10, color=ONLINE_COLOUR, alpha=0.7)
     positive = [x for x in xs if x > 0]
-    if positive and len(positive) == len(xs) and max(positive) / min(positive) > LOG_SCALE_SPAN:
+    log_x = bool(positive) and len(positive) == len(xs) and max(positive) / min(positive) > LOG_SCALE_SPAN
+    if log_x:
         ax.set_xscale("log")
+    if filled and not ratio:
+        left = (min(xs) / 2 if log_x else min(xs) - 0.1 * ((max(xs) - min(xs)) or 1.0)) if xs else 0.0
+        ax.scatter(
+            [left] * len(filled),
+            filled,
+            s=14,
+            marker="s",
+            color=OFFLINE_COLOUR,
+            alpha=0.7,
+            label="offline null: the online value",
+        )
     if ratio and ys and all(y > 0 for y in ys) and max(ys) / min(ys) > LOG_SCALE_SPAN:
         ax.set_yscale("log")
     ax.set_xlabel("offline value")
