@@ -80,9 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="skew",
         help="skew (default): exit 1 on skew only; drift: also when matched pairs agree but the populations differ",
     )
-    cmp.add_argument("--json", metavar="PATH", help="write the JSON report here (- for standard output)")
-    cmp.add_argument("--html", metavar="PATH", help="write the HTML report here (- for standard output)")
-    cmp.add_argument("--quiet", action="store_true", help="print nothing; use the exit code")
+    _report_options(cmp)
     cmp.add_argument("--no-progress", action="store_true", help="never show a progress bar")
 
     demo = commands.add_parser(
@@ -131,9 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="COL",
         help="the features source's timestamp column (default: the --feature-time column's name)",
     )
-    pit.add_argument("--json", metavar="PATH", help="write the JSON report here (- for standard output)")
-    pit.add_argument("--html", metavar="PATH", help="write the HTML report here (- for standard output)")
-    pit.add_argument("--quiet", action="store_true", help="print nothing; use the exit code")
+    _report_options(pit)
 
     prof = commands.add_parser(
         "profile",
@@ -199,9 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     logged.add_argument("repo", help="the feature repository (the folder of feature_store.yaml)")
     logged.add_argument("logs", nargs="+", help="served-feature log: parquet files or directories of them")
     logged.add_argument("--feature-service", required=True, metavar="NAME", help="the feature service that was logged")
-    logged.add_argument("--json", metavar="PATH", help="write the JSON report here")
-    logged.add_argument("--html", metavar="PATH", help="write the HTML report here")
-    logged.add_argument("--quiet", action="store_true", help="print nothing; use the exit code")
+    _report_options(logged)
 
     trend = commands.add_parser(
         "trend",
@@ -213,6 +207,13 @@ def build_parser() -> argparse.ArgumentParser:
     trend.add_argument("reports", nargs="+", help="JSON reports written by compare or compare-logged --json")
     trend.add_argument("--html", metavar="PATH", help="write the table and plots here")
     return parser
+
+
+def _report_options(parser: argparse.ArgumentParser) -> None:
+    """--json, --html and --quiet, the same for every command that writes a report."""
+    parser.add_argument("--json", metavar="PATH", help="write the JSON report here (- for standard output)")
+    parser.add_argument("--html", metavar="PATH", help="write the HTML report here (- for standard output)")
+    parser.add_argument("--quiet", action="store_true", help="print nothing; use the exit code")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
