@@ -219,7 +219,7 @@ def judge(
         if values.mismatched and values.mismatch_rate > settings.max_mismatch_rate:
             reasons.append(Reason.VALUES)
             if settings.diagnose:
-                diagnosis, benign = diagnose_mismatches(off.series, on, alignment, mismatch, kind, settings)
+                diagnosis, benign = diagnose_mismatches(off.series, on, alignment, mismatch, kind, settings, values)
                 if benign:
                     reasons.remove(Reason.VALUES)
         if Reason.TYPE in reasons:
