@@ -51,6 +51,8 @@ def compare(
     diagnose: bool = True,
     fail_on: str = "skew",
     progress: bool | None = None,
+    engine: str = "local",
+    client: Any = None,
 ) -> SkewReport:
     """Compare offline (training) feature values with online (served) ones.
 
@@ -100,6 +102,13 @@ def compare(
         fails on drift as well (matched pairs agree, but the populations differ).
     progress : bool, optional
         Show progress on stderr; default: when stderr is a terminal.
+    engine : {"local", "dask"}
+        ``"local"`` (default) compares in this process; ``"dask"`` on a Dask cluster (the ``dask``
+        extra), with the same result: both sides are shuffled by key hash and compared partition by
+        partition on the workers, and the distribution statistics stay exact.
+    client : distributed.Client, optional
+        With ``engine="dask"``: the cluster's client; default: the current one
+        (``distributed.default_client()``).
 
     Returns
     -------
@@ -120,22 +129,29 @@ def compare(
     >>> report.passed, report["spend"].values.mismatched
     (False, 1)
     """
-    checked = check_compare(
-        keys=keys,
-        timestamp=timestamp,
-        features=features,
-        asof=asof,
-        asof_tolerance=asof_tolerance,
-        abs_tol=abs_tol,
-        rel_tol=rel_tol,
-        max_mismatch_rate=max_mismatch_rate,
-        null_rate_tolerance=null_rate_tolerance,
-        tests=tests,
-        examples=examples,
-        diagnose=diagnose,
-        fail_on=fail_on,
-        progress=progress,
-    )
+    arguments = {
+        "keys": keys,
+        "timestamp": timestamp,
+        "features": features,
+        "asof": asof,
+        "asof_tolerance": asof_tolerance,
+        "abs_tol": abs_tol,
+        "rel_tol": rel_tol,
+        "max_mismatch_rate": max_mismatch_rate,
+        "null_rate_tolerance": null_rate_tolerance,
+        "tests": tests,
+        "examples": examples,
+        "diagnose": diagnose,
+        "fail_on": fail_on,
+        "progress": progress,
+    }
+    checked = check_compare(**arguments, engine=engine, client=client)
+    if engine == "dask":
+        if is_profile(offline):
+            raise SkewcheckInputError("a profile is compared in this process: leave out engine='dask'")
+        from ._dask import compare_on_dask
+
+        return compare_on_dask(offline, online, client=client, **arguments)
     if is_profile(offline):
         check_profile_options(
             asof=asof,

@@ -8,6 +8,7 @@ bad argument fails at once with a `SkewcheckInputError` that names the Python pa
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -57,9 +58,16 @@ _COMPARE_OPTIONS: dict[str, Any] = {
     "diagnose": True,
     "fail_on": "skew",
     "progress": None,
+    "engine": "local",
+    "client": None,
 }
 # The verdicts that can fail a report: skew always; drift only when asked (it is not a bug).
 FAIL_ON = ("skew", "drift")
+# Where a comparison runs: in this process, or on a Dask cluster (the `dask` extra).
+ENGINES = ("local", "dask")
+# --dask: a LocalCluster started for the run (local, local:N), else a scheduler address (tcp://host:8786).
+_LOCAL_CLUSTER = re.compile(r"local(?::(\d+))?")
+_SCHEDULER = re.compile(r"(?:[a-z][a-z0-9+.-]*://)?[^\s/:]+(?::\d+)?")
 
 
 @dataclass(frozen=True)
@@ -115,7 +123,41 @@ def check_compare_options(**options: Any) -> timedelta | None:
         )
     if options["progress"] is not None:
         check_flag(options["progress"], "progress")
+    check_engine(options["engine"], options["client"])
     return tolerance
+
+
+def check_engine(engine: Any, client: Any) -> None:
+    """`engine` is one of ENGINES; a `client` goes with engine="dask" only."""
+    if engine not in ENGINES:
+        raise SkewcheckInputError(f"`engine` must be one of {', '.join(map(repr, ENGINES))}, got {engine!r}")
+    if client is not None and engine != "dask":
+        raise SkewcheckInputError("`client` is the Dask client of engine='dask'; add engine='dask', or leave it out")
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """Where --dask runs: a LocalCluster of `workers` processes (when `address` is None), or the
+    scheduler at `address`."""
+
+    address: str | None
+    workers: int = 0
+
+
+def cluster_spec(text: str) -> ClusterSpec:
+    """--dask's value: ``local`` (a worker process per core), ``local:N``, or a scheduler address."""
+    text = text.strip()
+    local = _LOCAL_CLUSTER.fullmatch(text)
+    if local:
+        workers = int(local.group(1)) if local.group(1) else os.cpu_count() or 1
+        if workers < 1:
+            raise SkewcheckInputError(f"`dask` {text!r}: a local cluster needs at least 1 worker, e.g. local:2")
+        return ClusterSpec(None, workers)
+    if text.startswith("local") or not _SCHEDULER.fullmatch(text):
+        raise SkewcheckInputError(
+            f"`dask` {text!r} is neither local[:N] nor a scheduler address such as tcp://10.0.0.5:8786"
+        )
+    return ClusterSpec(text)
 
 
 def check_feast(*, features: Any, timestamp: Any, compare_options: dict[str, Any]) -> None:

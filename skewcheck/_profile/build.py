@@ -13,13 +13,13 @@ from .._columns import kind_of
 from .._errors import SkewcheckInputError
 from .._io import Source, load
 from .._run import column_chunks, read_columns, worker_pool
-from .._settings import column_names
+from .._settings import check_engine, column_names
 from . import sketch
 from .model import FeatureProfile, GridHistogram, Profile, QuantileSummary
 from .sketch import NUMERIC_KINDS, VALUE_CAP, grid, grid_counts, mid_quantiles
 
 
-def profile(data: Any, *, features: Sequence[str] | None = None) -> Profile:
+def profile(data: Any, *, features: Sequence[str] | None = None, engine: str = "local", client: Any = None) -> Profile:
     """Compute the mergeable statistics of every feature (column) of a dataset.
 
     Parameters
@@ -28,6 +28,10 @@ def profile(data: Any, *, features: Sequence[str] | None = None) -> Profile:
         Parquet, CSV or NDJSON path, or a polars, pandas or pyarrow table.
     features : list of str, optional
         Columns to profile. Default: all.
+    engine : {"local", "dask"}
+        ``"dask"``: profile pieces of the data on a Dask cluster and merge them (`merge_profiles`).
+    client : distributed.Client, optional
+        With ``engine="dask"``: the cluster's client; default: the current one.
 
     Returns
     -------
@@ -47,8 +51,13 @@ def profile(data: Any, *, features: Sequence[str] | None = None) -> Profile:
     (3, 1, 4.0, 2.3333333333333335)
     """
     features = column_names(features, "features", single=False, optional=True)
+    check_engine(engine, client)
+    if engine == "dask":
+        from .._dask import profile_on_dask
+
+        return profile_on_dask(data, features=features, client=client)
     source = load(data, role="data")
-    names = _profiled_names(source, features)
+    names = profiled_names(source, features)
     results: list[FeatureProfile] = []
     with worker_pool(os.cpu_count() or 1) as pool:
         for chunk in column_chunks(names, source.rows):
@@ -57,7 +66,7 @@ def profile(data: Any, *, features: Sequence[str] | None = None) -> Profile:
     return Profile(rows=source.rows, features=tuple(results), source=source.label)
 
 
-def _profiled_names(source: Source, features: Sequence[str] | None) -> list[str]:
+def profiled_names(source: Source, features: Sequence[str] | None) -> list[str]:
     if features is None:
         return source.schema.names()
     names = list(dict.fromkeys(features))

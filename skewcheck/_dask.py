@@ -1,0 +1,323 @@
+"""The Dask engine: `compare(..., engine="dask")` and `profile(..., engine="dask")` on a dask.distributed cluster.
+
+The comparison is the bucketed one of `_partial`, with Dask moving the rows:
+
+1. **Pieces.** Each input is cut into pieces of consecutive rows: polars scans of row slices, sent to the
+   workers and read there (an input already in memory is sliced on the client). `dask.dataframe.from_map`
+   makes them one Dask DataFrame, each row numbered in input order (`ROW`) and given its key-hash bucket
+   (`bucket_of`). Polars reads the rows, as in the local engine, so types and row order are the local
+   engine's: `dask.dataframe.read_parquet` orders a dataset's files in natural order ("part-2" before
+   "part-10") where polars orders them as text, and the first row of a duplicated key would differ.
+2. **Shuffle.** Both sides are shuffled by bucket with ``set_index(BUCKET, divisions=(0, 1, ..., B))``:
+   partition b of each side holds bucket b, so partition b of one side meets partition b of the other.
+3. **Pass 1.** Every pair of partitions is compared on a worker (`compare_bucket`); the small, picklable
+   partials come to the client, whose merged summaries give every tested feature its ranges.
+4. **Pass 2.** Every pair gives its distribution values, split by range into a long frame (range, side,
+   value), shuffled so that each range sits whole on one worker, which reduces it to a `Piece`; numeric
+   count tests add bin counts per pair. `ranges.combine` on the client; no column is ever gathered there.
+5. `merge` on the client: the same `SkewReport` as the local engine's.
+
+Dask retries the tasks of a worker that dies; the pieces and tasks are pure, so the result is the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import operator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any
+
+import polars as pl
+
+try:
+    import dask
+    import dask.dataframe as dd
+    import distributed
+    import pandas as pd
+    import pyarrow as pa
+except ImportError as missing:  # the core never needs Dask; this engine is the `dask` extra
+    raise ImportError(
+        'the Dask engine needs dask and distributed, which are not installed: pip install "skewcheck[dask]"'
+    ) from missing
+
+from . import _partial
+from ._errors import SkewcheckInputError
+from ._io import Source, load
+from ._model import SkewReport
+from ._profile import Profile, merge_profiles, profile
+from ._profile.build import profiled_names
+from ._settings import ClusterSpec
+from ._stats import ranges
+
+BUCKET = "__skewcheck_bucket"
+RANGE, SIDE, VALUE = "__skewcheck_range", "__skewcheck_side", "__skewcheck_value"
+# Bytes of one piece of input, in memory: small enough for a worker of 1 GB, big enough that the
+# scheduler's work per task (about a millisecond) stays out of the way.
+PIECE_BYTES = 64 * 1024 * 1024
+# Bytes of the values of one distribution range, both sides (float64): what a worker holds to sort one.
+RANGE_BYTES = 64 * 1024 * 1024
+MIN_RANGES = 16
+# Attempts of a task that raised (a worker that dies is retried by the scheduler anyway).
+RETRIES = 2
+
+
+# --- the cluster -----------------------------------------------------------------------------------
+
+
+def resolve_client(client: Any) -> distributed.Client:
+    """The given client, or the current default one; an input error when there is none."""
+    if client is None:
+        try:
+            return distributed.default_client()
+        except ValueError:
+            raise SkewcheckInputError(
+                "engine='dask' found no Dask client: connect one first, e.g. "
+                "distributed.Client('tcp://scheduler:8786') or distributed.Client(distributed.LocalCluster()), "
+                "or pass it as `client`"
+            ) from None
+    if not isinstance(client, distributed.Client):
+        raise SkewcheckInputError(f"`client` must be a distributed.Client, got {type(client).__name__}")
+    return client
+
+
+@contextmanager
+def connect(spec: ClusterSpec) -> Iterator[distributed.Client]:
+    """A client for the command line's --dask: a LocalCluster of `spec.workers` processes started for the
+    run and closed after it, or a connection to the scheduler at `spec.address`."""
+    logging.getLogger("distributed.shuffle").setLevel(logging.ERROR)  # one line per shuffle, at WARNING
+    if spec.address is None:
+        cluster = distributed.LocalCluster(
+            n_workers=spec.workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+        with cluster, distributed.Client(cluster) as client:
+            yield client
+        return
+    try:
+        client = distributed.Client(spec.address)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise SkewcheckInputError(
+            f"`dask`: cannot reach the Dask scheduler at {spec.address!r} ({str(exc).splitlines()[0]}); "
+            "start one (dask scheduler) or use local:N"
+        ) from None
+    with client:
+        yield client
+
+
+# --- pieces of the inputs --------------------------------------------------------------------------
+
+
+def piece_count(source: Source, names: Sequence[str], minimum: int = 1) -> int:
+    """How many pieces `source` is read in: about PIECE_BYTES each, at least `minimum`."""
+    return max(minimum, math.ceil(source.rows * 8 * max(1, len(names)) / PIECE_BYTES))
+
+
+def pieces(source: Source, names: Sequence[str], count: int) -> list[tuple[Any, int, int]]:
+    """(frame, first row, rows) for `count` slices of consecutive rows of `source`: a lazy scan where it
+    reads files (each worker reads its slice), else the slice itself, cut on the client."""
+    step = max(1, math.ceil(source.rows / count))
+    frame = source.frame.select(names)
+    in_memory = "DF [" in frame.explain(optimized=False)
+    return [
+        (frame.slice(start, step).collect() if in_memory else frame, start, step)
+        for start in range(0, source.rows, step)
+    ]
+
+
+def read(piece: tuple[Any, int, int]) -> pl.DataFrame:
+    """The rows of one piece (on a worker)."""
+    frame, start, rows = piece
+    return frame if isinstance(frame, pl.DataFrame) else frame.slice(start, rows).collect()
+
+
+def read_bucketed(piece: tuple[Any, int, int], bucket: pl.Expr) -> pd.DataFrame:
+    """One piece's rows numbered in input order (`ROW`), with their bucket."""
+    data = read(piece).with_row_index(_partial.ROW, offset=piece[1])
+    return to_pandas(data.with_columns(bucket.cast(pl.Int64).alias(BUCKET)))
+
+
+def to_pandas(frame: pl.DataFrame) -> pd.DataFrame:
+    """A pandas frame of Arrow columns, which Dask's shuffle moves as they are."""
+    return frame.to_arrow(compat_level=pl.CompatLevel.oldest()).to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def to_polars(frame: pd.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Back from `to_pandas`, with the input's own types."""
+    data = pl.from_arrow(pa.Table.from_pandas(frame, preserve_index=False))
+    casts = {name: schema[name] for name, dtype in data.schema.items() if name in schema and dtype != schema[name]}
+    return data.cast(casts) if casts else data
+
+
+def bucketed(source: Source, names: list[str], bucket: pl.Expr, buckets: int) -> dd.DataFrame:
+    """The columns `names` of `source` as a Dask DataFrame whose partition b holds the rows of bucket b
+    (`bucket` gives every row's bucket, 0 .. buckets - 1)."""
+    meta = source.frame.select(names).clear().with_row_index(_partial.ROW)
+    frame = dd.from_map(
+        read_bucketed,
+        pieces(source, names, piece_count(source, names)),
+        bucket=bucket,
+        meta=to_pandas(meta.with_columns(pl.lit(0, dtype=pl.Int64).alias(BUCKET)).collect()),
+        label="skewcheck-read",
+        enforce_metadata=False,
+    )
+    return frame.set_index(BUCKET, divisions=tuple(range(buckets + 1)))
+
+
+def bucket_pairs(
+    client: distributed.Client,
+    sides: tuple[Source, Source],
+    names: set[str],
+    buckets: tuple[pl.Expr, pl.Expr],
+    count: int,
+) -> list[tuple[Any, Any]]:
+    """Both sides shuffled into `count` buckets: (offline, online) delayed partitions of each bucket."""
+    off, on = (bucketed(s, [n for n in s.schema.names() if n in names], b, count) for s, b in zip(sides, buckets))
+    return list(zip(off.to_delayed(), on.to_delayed()))
+
+
+# --- the comparison --------------------------------------------------------------------------------
+
+
+def compare_on_dask(offline: Any, online: Any, *, client: Any, **compare_kwargs: Any) -> SkewReport:
+    """`compare(offline, online, **compare_kwargs)` on the cluster of `client`: the same report."""
+    client = resolve_client(client)
+    plan = _partial.plan(offline, online, **compare_kwargs)
+    sides = load(offline, role="offline"), load(online, role="online")
+    names = set(plan.keys) | ({plan.timestamp} if plan.timestamp else set()) | set(plan.features)
+    count = bucket_count(client, sides, names)
+    buckets = _partial.bucket_of(plan, "offline", count), _partial.bucket_of(plan, "online", count)
+    pairs = bucket_pairs(client, sides, names, buckets, count)
+
+    partials = _compute(client, [dask.delayed(_compare_pair)(plan, a, b) for a, b in pairs])
+    rows = max(s.rows for s in sides)
+    specs = _partial.distribution_specs(plan, partials, ranges=max(MIN_RANGES, math.ceil(rows * 16 / RANGE_BYTES)))
+    distributions = _distributions(client, plan, specs, _partial.summaries(plan, partials), pairs)
+    return _partial.merge(plan, partials, distributions)
+
+
+def bucket_count(client: distributed.Client, sides: tuple[Source, Source], names: set[str]) -> int:
+    """Buckets: as many as the pieces of the larger side, and at least one per worker thread."""
+    threads = max(1, sum(client.nthreads().values()))
+    return max(piece_count(s, [n for n in s.schema.names() if n in names], threads) for s in sides)
+
+
+def _compute(client: distributed.Client, tasks: list[Any]) -> list[Any]:
+    return client.gather(client.compute(tasks, retries=RETRIES))
+
+
+def _pair(plan: _partial.Plan, offline: pd.DataFrame, online: pd.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    return to_polars(offline, plan.offline_schema), to_polars(online, plan.online_schema)
+
+
+def _compare_pair(plan: _partial.Plan, offline: pd.DataFrame, online: pd.DataFrame) -> _partial.BucketPartial:
+    return _partial.compare_bucket(plan, *_pair(plan, offline, online))
+
+
+def _ranged(specs: dict[str, ranges.Spec]) -> dict[str, int]:
+    """The features whose test needs pass-2 pieces (KS, Wasserstein), with the number of their first range."""
+    first, total = {}, 0
+    for name, spec in specs.items():
+        if spec.test in ("ks", "wasserstein"):
+            first[name], total = total, total + spec.ranges
+    return first
+
+
+def _split_pair(
+    plan: _partial.Plan,
+    specs: dict[str, ranges.Spec],
+    first: dict[str, int],
+    offline: pd.DataFrame,
+    online: pd.DataFrame,
+) -> tuple[pd.DataFrame, dict[str, tuple[Any, Any]]]:
+    """Pass 2 on one pair: the values of the ranged features as a long frame (global range, side,
+    value), and the bin counts of the binned ones."""
+    long, bins = [_long_schema()], {}
+    for name, (off, on) in _partial.distribution_values(plan, *_pair(plan, offline, online)).items():
+        spec = specs.get(name)
+        if name in first:
+            long += [
+                pl.DataFrame(
+                    {RANGE: spec.range_of(values).cast(pl.Int64) + first[name], VALUE: values.cast(pl.Float64)}
+                )
+                .with_columns(pl.lit(side, dtype=pl.Int8).alias(SIDE))
+                .select(RANGE, SIDE, VALUE)
+                for side, values in enumerate((off, on))
+            ]
+        elif spec is not None and spec.edges is not None:
+            bins[name] = (ranges.bin_counts(spec, off), ranges.bin_counts(spec, on))
+    return to_pandas(pl.concat(long)), bins
+
+
+def _long_schema() -> pl.DataFrame:
+    return pl.DataFrame(schema={RANGE: pl.Int64, SIDE: pl.Int8, VALUE: pl.Float64})
+
+
+def _side_counts(part: pd.DataFrame) -> tuple[int, int]:
+    sides = part[SIDE].to_numpy()
+    return int((sides == 0).sum()), int((sides == 1).sum())
+
+
+def _range_piece(spec: ranges.Spec, index: int, before: tuple[int, int], part: pd.DataFrame) -> ranges.Piece:
+    frame = to_polars(part, {})
+    off, on = (frame.filter(pl.col(SIDE) == side).get_column(VALUE) for side in (0, 1))
+    return ranges.piece(spec, index, off, on, before)
+
+
+def _distributions(
+    client: distributed.Client,
+    plan: _partial.Plan,
+    specs: dict[str, ranges.Spec],
+    summaries: dict[str, tuple[ranges.Summary, ranges.Summary]],
+    pairs: list[tuple[Any, Any]],
+) -> dict[str, Any]:
+    """Pass 2: every tested feature's `TestResult`, from pieces of ranges and bin counts."""
+    first = _ranged(specs)
+    split = client.compute([dask.delayed(_split_pair)(plan, specs, first, a, b) for a, b in pairs], retries=RETRIES)
+    bins: dict[str, tuple[Any, Any]] = {}
+    for part in client.gather(client.map(operator.itemgetter(1), split, retries=RETRIES)):
+        for name, (off, on) in part.items():
+            total = bins.get(name, (0, 0))
+            bins[name] = (total[0] + off, total[1] + on)
+    pieces_of: dict[str, list[ranges.Piece]] = {name: [] for name in first}
+    if first:
+        long = dd.from_delayed(
+            client.map(operator.itemgetter(0), split, retries=RETRIES),
+            meta=to_pandas(_long_schema()),
+            verify_meta=False,
+        )
+        total = sum(specs[name].ranges for name in first)
+        by_range = client.persist(long.set_index(RANGE, divisions=tuple(range(total + 1))))
+        del split, long  # the shuffled copy is all pass 2 needs now
+        parts = by_range.to_delayed()
+        counts = _compute(client, [dask.delayed(_side_counts)(part) for part in parts])
+        tasks, names = [], []
+        for name, start in first.items():
+            spec = specs[name]
+            before = ranges.counts_before(counts[start : start + spec.ranges])
+            tasks += [dask.delayed(_range_piece)(spec, r, before[r], parts[start + r]) for r in range(spec.ranges)]
+            names += [name] * spec.ranges
+        for name, piece in zip(names, _compute(client, tasks)):
+            pieces_of[name].append(piece)
+    return {
+        name: ranges.combine(spec, *summaries[name], pieces=pieces_of.get(name, ()), bins=bins.get(name))
+        for name, spec in specs.items()
+    }
+
+
+# --- profiles --------------------------------------------------------------------------------------
+
+
+def profile_on_dask(data: Any, *, features: Sequence[str] | None, client: Any) -> Profile:
+    """`profile(data, features=...)` per piece on the cluster, merged with `merge_profiles`."""
+    client = resolve_client(client)
+    source = load(data, role="data")
+    names = profiled_names(source, features)
+    count = piece_count(source, names, max(1, sum(client.nthreads().values())))
+    tasks = [dask.delayed(_profile_piece)(piece, names) for piece in pieces(source, names, count)]
+    return replace(merge_profiles(_compute(client, tasks)), source=source.label)
+
+
+def _profile_piece(piece: tuple[Any, int, int], names: list[str]) -> Profile:
+    return profile(read(piece), features=names)

@@ -1,0 +1,330 @@
+"""The Dask engine, on a LocalCluster of 2 worker processes: the local engine's results, through
+shuffles, retries after a worker dies, and spilling."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import dask
+import numpy as np
+import polars as pl
+import pytest
+from distributed import Client, LocalCluster, WorkerPlugin
+
+import skewcheck
+from skewcheck import _dask
+from skewcheck._cli import main
+from skewcheck._io import load
+from skewcheck._partial import ROW
+from skewcheck._settings import ClusterSpec, cluster_spec
+
+
+@pytest.fixture(scope="module")
+def client():
+    with (
+        LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster,
+        Client(cluster, set_as_default=False) as dask_client,
+    ):
+        yield dask_client
+
+
+@pytest.fixture
+def small_pieces(monkeypatch):
+    """Pieces of about 4 KB: the small inputs of these tests are read in several pieces and buckets."""
+    monkeypatch.setattr(_dask, "PIECE_BYTES", 4_000)
+
+
+def _shop(rows: int = 3_000, seed: int = 7) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Offline and online rows with duplicated and null keys, rows on one side only, and mismatches
+    of several kinds (scale, null fill, a remapped category)."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, rows, rows)  # about a third of the keys repeat
+    ids_with_nulls = pl.Series("id", ids).scatter(rng.choice(rows, 20, replace=False), None)
+    start = datetime(2026, 11, 1)
+    offline = pl.DataFrame(
+        {
+            "id": ids_with_nulls,
+            "spend": rng.gamma(2.0, 30.0, rows),
+            "visits": rng.poisson(4, rows),
+            "country": rng.choice(["de", "fr", "it", "es"], rows),
+            "seen": [start + timedelta(minutes=int(m)) for m in rng.integers(0, 40_000, rows)],
+        }
+    )
+    online = (
+        offline.sample(fraction=0.9, seed=seed, shuffle=True)
+        .with_columns(
+            pl.when(pl.col("id") % 11 == 0).then(pl.col("spend") * 100).otherwise(pl.col("spend")).alias("spend"),
+            pl.when(pl.col("id") % 13 == 0).then(None).otherwise(pl.col("visits")).alias("visits"),
+            pl.when(pl.col("country") == "it").then(pl.lit("IT")).otherwise(pl.col("country")).alias("country"),
+        )
+        .vstack(offline.head(50).with_columns(pl.col("id") + 10 * rows))  # keys online only
+    )
+    return offline, online
+
+
+def _history(rows: int = 2_000, seed: int = 3) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A daily feature table with history and a serving log, for as-of joins."""
+    rng = np.random.default_rng(seed)
+    users, day = 300, datetime(2026, 11, 1)
+    offline = pl.DataFrame(
+        {
+            "user": np.repeat(np.arange(users), 5),
+            "ts": [day + timedelta(days=int(d)) for d in np.tile(np.arange(5), users)],
+            "score": rng.normal(0, 1, users * 5),
+        }
+    )
+    served = pl.DataFrame(
+        {
+            "user": rng.integers(0, users + 20, rows),
+            "ts": [day + timedelta(hours=int(h)) for h in rng.integers(0, 24 * 6, rows)],
+        }
+    ).sort("ts")
+    truth = served.join_asof(offline.sort("ts"), on="ts", by="user", strategy="backward")
+    online = truth.with_columns(
+        pl.when(pl.col("user") % 7 == 0).then(pl.col("score") + 1).otherwise(pl.col("score")).alias("score")
+    )
+    return offline, online
+
+
+def _write(frame: pl.DataFrame, path: Path) -> Path:
+    frame.write_parquet(path, row_group_size=500)
+    return path
+
+
+def _json(report: skewcheck.SkewReport) -> dict:
+    return json.loads(report.to_json())
+
+
+def _assert_same(dask_json, local_json, path="report"):
+    """Equal, but for floats of the distribution statistics, which may differ by summation order (1e-9 relative)."""
+    if isinstance(local_json, float) and isinstance(dask_json, float):
+        assert math.isclose(dask_json, local_json, rel_tol=1e-9, abs_tol=1e-12), path
+    elif isinstance(local_json, dict):
+        assert isinstance(dask_json, dict) and dask_json.keys() == local_json.keys(), path
+        for key in local_json:
+            _assert_same(dask_json[key], local_json[key], f"{path}.{key}")
+    elif isinstance(local_json, list):
+        assert isinstance(dask_json, list) and len(dask_json) == len(local_json), path
+        for index, (a, b) in enumerate(zip(dask_json, local_json)):
+            _assert_same(a, b, f"{path}[{index}]")
+    else:
+        assert dask_json == local_json, path
+
+
+# --- the plumbing: pieces, row numbers, buckets, pairs ----------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["parquet", "frame"])
+def test_rows_are_numbered_in_input_order_and_each_key_meets_itself_in_one_bucket(client, small_pieces, tmp_path, kind):
+    offline, online = _shop(rows=2_000)
+    inputs = (
+        (_write(offline, tmp_path / "off.parquet"), _write(online, tmp_path / "on.parquet"))
+        if kind == "parquet"
+        else (offline, online)
+    )
+    sides = tuple(load(data, role=role) for data, role in zip(inputs, ("offline", "online")))
+    count = _dask.bucket_count(client, sides, {"id", "spend"})
+    buckets = (pl.col("id").hash(11) % count,) * 2
+    assert count > 2 and len(_dask.pieces(sides[0], ["id", "spend"], _dask.piece_count(sides[0], ["id"]))) > 2
+
+    pairs = _dask.bucket_pairs(client, sides, {"id", "spend"}, buckets, count)
+    parts = client.gather(client.compute([dask.delayed(_dask.to_polars)(p, {}) for pair in pairs for p in pair]))
+
+    for side, whole in ((0, offline), (1, online)):
+        got = pl.concat(parts[side::2]).sort(ROW)
+        assert got.get_column(ROW).to_list() == list(range(whole.height))  # every row once, numbered in order
+        assert got.select("id", "spend").equals(whole.select("id", "spend"))
+    bucket_of_key = {}
+    for index, part in enumerate(parts):
+        for key in part.get_column("id").unique().to_list():
+            assert bucket_of_key.setdefault(key, index // 2) == index // 2  # one bucket, on both sides
+
+
+# --- profiles -----------------------------------------------------------------------------------
+
+
+def test_a_profile_on_dask_equals_the_local_profile(client, small_pieces, tmp_path):
+    offline, _ = _shop(rows=1_000)  # at most SKETCH_POINTS values per feature: quantiles merge exactly
+    path = _write(offline, tmp_path / "off.parquet")
+
+    local = json.loads(skewcheck.profile(path).to_json())
+    on_dask = json.loads(skewcheck.profile(path, engine="dask", client=client).to_json())
+
+    _assert_same(on_dask, local)
+
+
+# --- arguments ----------------------------------------------------------------------------------
+
+
+def test_without_a_client_the_error_says_how_to_make_one(tmp_path):
+    path = _write(_shop(rows=50)[0], tmp_path / "off.parquet")
+    with pytest.raises(skewcheck.SkewcheckInputError, match=r"no Dask client.*distributed\.Client\("):
+        skewcheck.profile(path, engine="dask")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"engine": "spark"}, "engine must be one of 'local', 'dask'"),
+        ({"client": object()}, "client is the Dask client of engine='dask'"),
+        ({"engine": "dask", "client": "tcp://x:8786"}, "client must be a distributed.Client, got str"),
+    ],
+)
+def test_bad_engine_arguments_are_refused(tmp_path, kwargs, message):
+    path = _write(_shop(rows=50)[0], tmp_path / "off.parquet")
+    with pytest.raises(skewcheck.SkewcheckInputError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        skewcheck.compare(path, path, keys="id", **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("text", "spec"),
+    [
+        ("local:3", ClusterSpec(None, 3)),
+        ("local", ClusterSpec(None, os.cpu_count() or 1)),
+        ("tcp://10.0.0.5:8786", ClusterSpec("tcp://10.0.0.5:8786")),
+        ("scheduler:8786", ClusterSpec("scheduler:8786")),
+    ],
+)
+def test_the_dask_option_reads_a_local_cluster_or_a_scheduler_address(text, spec):
+    assert cluster_spec(text) == spec
+
+
+@pytest.mark.parametrize("text", ["local:0", "local:two", "localhost 8786", "tcp://a b"])
+def test_a_bad_dask_option_is_one_line_and_exit_2(tmp_path, capsys, text):
+    path = _write(_shop(rows=50)[0], tmp_path / "off.parquet")
+    assert main(["compare", str(path), str(path), "--key", "id", "--dask", text]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("skewcheck: error: --dask") and err.count("\n") == 1
+
+
+def test_an_unreachable_scheduler_is_one_line_and_exit_2(tmp_path, capsys):
+    path = _write(_shop(rows=50)[0], tmp_path / "off.parquet")
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        code = main(["profile", str(path), "--out", str(tmp_path / "p.json"), "--dask", "tcp://127.0.0.1:9"])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'" in err and err.count("\n") == 1
+
+
+def test_without_dask_the_engine_names_the_extra(tmp_path):
+    path = _write(_shop(rows=50)[0], tmp_path / "off.parquet")
+    code = (
+        "import sys; sys.modules['distributed'] = None\n"
+        "from skewcheck._cli import main\n"
+        f"sys.exit(main(['profile', {str(path)!r}, '--out', '-', '--dask', 'local:1']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "skewcheck: error: --dask: the Dask engine needs dask and distributed, which are not installed: "
+        'pip install "skewcheck[dask]"\n'
+    )
+
+
+# --- the comparison: the local engine's report --------------------------------------------------
+
+
+def _both(offline, online, client, **kwargs) -> tuple[dict, dict]:
+    return _json(skewcheck.compare(offline, online, engine="dask", client=client, **kwargs)), _json(
+        skewcheck.compare(offline, online, **kwargs)
+    )
+
+
+def test_duplicates_null_keys_and_mismatches_give_the_local_report(client, small_pieces, tmp_path):
+    offline, online = _shop()
+    paths = _write(offline, tmp_path / "off.parquet"), _write(online, tmp_path / "on.parquet")
+
+    on_dask, local = _both(*paths, client, keys="id")
+
+    assert local["rows"]["duplicate_keys_offline"] > 0 and local["rows"]["null_keys_offline"] > 0
+    assert {f["name"]: f["verdict"] for f in local["features"]}["spend"] == "skew"
+    _assert_same(on_dask, local)
+
+
+def test_an_as_of_join_gives_the_local_report(client, small_pieces):
+    offline, online = _history()
+
+    on_dask, local = _both(offline, online, client, keys="user", timestamp="ts", asof=True, asof_tolerance="2d")
+
+    assert local["rows"]["matched"] > 0 and local["features"][0]["values"]["mismatched"] > 0
+    _assert_same(on_dask, local)
+
+
+def test_without_keys_the_distributions_are_the_local_ones(client, small_pieces):
+    offline, online = _shop(rows=1_500)
+
+    on_dask, local = _both(offline.drop("id"), online.drop("id"), client, tests={"spend": "ks"})
+
+    _assert_same(on_dask, local)
+
+
+def test_the_command_line_runs_on_a_local_cluster_it_starts(small_pieces, tmp_path):
+    offline, online = _shop(rows=1_000)
+    paths = [str(_write(offline, tmp_path / "off.parquet")), str(_write(online, tmp_path / "on.parquet"))]
+
+    local = main(["compare", *paths, "--key", "id", "--json", str(tmp_path / "local.json"), "--quiet"])
+    on_dask = main(
+        ["compare", *paths, "--key", "id", "--json", str(tmp_path / "dask.json"), "--quiet", "--dask", "local:2"]
+    )
+
+    assert local == on_dask == 1
+    _assert_same(json.loads((tmp_path / "dask.json").read_text()), json.loads((tmp_path / "local.json").read_text()))
+
+
+# --- failures: a worker dies, a worker runs out of memory --------------------------------------
+
+
+class _KillOnce(WorkerPlugin):
+    """Kills its worker's process when a task named `task` starts, once in the whole cluster (a marker file)."""
+
+    def __init__(self, task: str, marker: str) -> None:
+        self.task, self.marker = task, marker
+
+    def transition(self, key, start, finish, **kwargs):
+        if finish == "executing" and dask.utils.key_split(key) == self.task and not os.path.exists(self.marker):
+            Path(self.marker).touch()
+            os._exit(1)
+
+
+def test_a_worker_killed_mid_run_is_replaced_and_the_report_is_the_same(client, small_pieces, tmp_path):
+    offline, online = _shop(rows=1_000)
+    local = _json(skewcheck.compare(offline, online, keys="id"))
+    marker = tmp_path / "killed"
+    client.register_plugin(_KillOnce("_compare_pair", str(marker)), name="kill-once")
+    try:
+        on_dask = _json(skewcheck.compare(offline, online, keys="id", engine="dask", client=client))
+    finally:
+        client.unregister_worker_plugin("kill-once")
+
+    assert marker.exists()  # a worker did die, in the middle of the comparison
+    _assert_same(on_dask, local)
+
+
+def test_a_worker_over_its_memory_target_spills_to_disk_and_lives(tmp_path):
+    offline, online = _shop(rows=20_000)
+    local = _json(skewcheck.compare(offline, online, keys="id"))
+    # Workers that keep 2 MB of results in memory and spill the rest (their pass-2 values are ~10 MB).
+    with (
+        LocalCluster(
+            n_workers=2,
+            processes=True,
+            threads_per_worker=1,
+            dashboard_address=None,
+            memory_limit="400MB",
+            memory_target_fraction=0.005,
+            local_directory=str(tmp_path),
+        ) as cluster,
+        Client(cluster, set_as_default=False) as small,
+    ):
+        pids = small.run(os.getpid)
+        on_dask = _json(skewcheck.compare(offline, online, keys="id", engine="dask", client=small))
+        spilled = small.run(lambda dask_worker: dask_worker.data.spilled_total.disk)
+        assert small.run(os.getpid) == pids  # the same worker processes: none died, none was restarted
+
+    assert sum(spilled.values()) > 0
+    _assert_same(on_dask, local)
