@@ -51,6 +51,7 @@ from ._profile import Profile, merge_profiles, profile
 from ._profile.build import profiled_names
 from ._settings import ClusterSpec
 from ._stats import ranges
+from ._stats.common import floats
 
 BUCKET = "__skewcheck_bucket"
 RANGE, SIDE, VALUE = "__skewcheck_range", "__skewcheck_side", "__skewcheck_value"
@@ -193,8 +194,9 @@ def compare_on_dask(offline: Any, online: Any, *, client: Any, **compare_kwargs:
     partials = _compute(client, [dask.delayed(_compare_pair)(plan, a, b) for a, b in pairs])
     rows = max(s.rows for s in sides)
     specs = _partial.distribution_specs(plan, partials, ranges=max(MIN_RANGES, math.ceil(rows * 16 / RANGE_BYTES)))
-    distributions = _distributions(client, plan, specs, _partial.summaries(plan, partials), pairs)
-    return _partial.merge(plan, partials, distributions)
+    values = [dask.delayed(_pair_values)(plan, a, b) for a, b in pairs]
+    tests = distributions(client, specs, _partial.summaries(plan, partials), values)
+    return _partial.merge(plan, partials, tests)
 
 
 def bucket_count(client: distributed.Client, sides: tuple[Source, Source], names: set[str]) -> int:
@@ -216,38 +218,43 @@ def _compare_pair(plan: _partial.Plan, offline: pd.DataFrame, online: pd.DataFra
 
 
 def _ranged(specs: dict[str, ranges.Spec]) -> dict[str, int]:
-    """The features whose test needs pass-2 pieces (KS, Wasserstein), with the number of their first range."""
+    """The features whose test needs pass-2 ranges (KS, Wasserstein), each with the number of its first
+    range: range r of feature f is global range ``first[f] + r`` of the long frame."""
     first, total = {}, 0
     for name, spec in specs.items():
-        if spec.test in ("ks", "wasserstein"):
+        if spec.needs_ranges:
             first[name], total = total, total + spec.ranges
     return first
 
 
-def _split_pair(
-    plan: _partial.Plan,
-    specs: dict[str, ranges.Spec],
-    first: dict[str, int],
-    offline: pd.DataFrame,
-    online: pd.DataFrame,
-) -> tuple[pd.DataFrame, dict[str, tuple[Any, Any]]]:
-    """Pass 2 on one pair: the values of the ranged features as a long frame (global range, side,
-    value), and the bin counts of the binned ones."""
-    long, bins = [_long_schema()], {}
-    for name, (off, on) in _partial.distribution_values(plan, *_pair(plan, offline, online)).items():
+def _pair_values(
+    plan: _partial.Plan, offline: pd.DataFrame, online: pd.DataFrame
+) -> dict[str, tuple[pl.Series, pl.Series]]:
+    return _partial.distribution_values(plan, *_pair(plan, offline, online))
+
+
+def _split(
+    specs: dict[str, ranges.Spec], first: dict[str, int], values: dict[str, tuple[pl.Series, pl.Series]]
+) -> tuple[pd.DataFrame, dict[str, tuple[pl.DataFrame, pl.DataFrame]]]:
+    """Pass 2 on the values of one pair: those of the ranged features as a long frame (global range,
+    side, value), and the bin counts of the features whose count test needs them."""
+    long, counts = [_long_schema()], {}
+    for name, (off, on) in values.items():
         spec = specs.get(name)
         if name in first:
             long += [
                 pl.DataFrame(
-                    {RANGE: spec.range_of(values).cast(pl.Int64) + first[name], VALUE: values.cast(pl.Float64)}
+                    {
+                        RANGE: spec.range_of(values).cast(pl.Int64) + first[name],
+                        SIDE: pl.repeat(side, values.len(), dtype=pl.Int8, eager=True),
+                        VALUE: pl.Series(floats(values), dtype=pl.Float64),
+                    }
                 )
-                .with_columns(pl.lit(side, dtype=pl.Int8).alias(SIDE))
-                .select(RANGE, SIDE, VALUE)
                 for side, values in enumerate((off, on))
             ]
-        elif spec is not None and spec.edges is not None:
-            bins[name] = (ranges.bin_counts(spec, off), ranges.bin_counts(spec, on))
-    return to_pandas(pl.concat(long)), bins
+        elif spec is not None and spec.needs_counts:
+            counts[name] = (ranges.bin_counts(spec, off), ranges.bin_counts(spec, on))
+    return to_pandas(pl.concat(long)), counts
 
 
 def _long_schema() -> pl.DataFrame:
@@ -265,21 +272,22 @@ def _range_piece(spec: ranges.Spec, index: int, before: tuple[int, int], part: p
     return ranges.piece(spec, index, off, on, before)
 
 
-def _distributions(
+def distributions(
     client: distributed.Client,
-    plan: _partial.Plan,
     specs: dict[str, ranges.Spec],
     summaries: dict[str, tuple[ranges.Summary, ranges.Summary]],
-    pairs: list[tuple[Any, Any]],
+    values: list[Any],
 ) -> dict[str, Any]:
-    """Pass 2: every tested feature's `TestResult`, from pieces of ranges and bin counts."""
+    """Pass 2: every tested feature's `TestResult`, from the pieces of its ranges or its bin counts;
+    `values` are delayed {feature: (offline values, online values)}, one per pair of buckets."""
     first = _ranged(specs)
-    split = client.compute([dask.delayed(_split_pair)(plan, specs, first, a, b) for a, b in pairs], retries=RETRIES)
-    bins: dict[str, tuple[Any, Any]] = {}
-    for part in client.gather(client.map(operator.itemgetter(1), split, retries=RETRIES)):
-        for name, (off, on) in part.items():
-            total = bins.get(name, (0, 0))
-            bins[name] = (total[0] + off, total[1] + on)
+    split = client.compute([dask.delayed(_split)(specs, first, part) for part in values], retries=RETRIES)
+    per_pair = client.gather(client.map(operator.itemgetter(1), split, retries=RETRIES))
+    counts = {
+        name: tuple(ranges.merge_counts(part[name][side] for part in per_pair if name in part) for side in (0, 1))
+        for name, spec in specs.items()
+        if spec.needs_counts and name not in first and any(name in part for part in per_pair)
+    }
     pieces_of: dict[str, list[ranges.Piece]] = {name: [] for name in first}
     if first:
         long = dd.from_delayed(
@@ -291,17 +299,17 @@ def _distributions(
         by_range = client.persist(long.set_index(RANGE, divisions=tuple(range(total + 1))))
         del split, long  # the shuffled copy is all pass 2 needs now
         parts = by_range.to_delayed()
-        counts = _compute(client, [dask.delayed(_side_counts)(part) for part in parts])
+        sizes = _compute(client, [dask.delayed(_side_counts)(part) for part in parts])
         tasks, names = [], []
         for name, start in first.items():
             spec = specs[name]
-            before = ranges.counts_before(counts[start : start + spec.ranges])
+            before = ranges.counts_before(sizes[start : start + spec.ranges])
             tasks += [dask.delayed(_range_piece)(spec, r, before[r], parts[start + r]) for r in range(spec.ranges)]
             names += [name] * spec.ranges
         for name, piece in zip(names, _compute(client, tasks)):
             pieces_of[name].append(piece)
     return {
-        name: ranges.combine(spec, *summaries[name], pieces=pieces_of.get(name, ()), bins=bins.get(name))
+        name: ranges.combine(spec, *summaries[name], pieces=pieces_of.get(name, ()), counts=counts.get(name))
         for name, spec in specs.items()
     }
 

@@ -3,6 +3,7 @@ shuffles, retries after a worker dies, and spilling."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -23,6 +24,7 @@ from skewcheck._cli import main
 from skewcheck._io import load
 from skewcheck._partial import ROW
 from skewcheck._settings import ClusterSpec, cluster_spec
+from skewcheck._stats import distribution_test, ranges
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +146,41 @@ def test_rows_are_numbered_in_input_order_and_each_key_meets_itself_in_one_bucke
     for index, part in enumerate(parts):
         for key in part.get_column("id").unique().to_list():
             assert bucket_of_key.setdefault(key, index // 2) == index // 2  # one bucket, on both sides
+
+
+@pytest.mark.parametrize("test", ["ks", "wasserstein", "psi", "chisquare", None])
+def test_pass_two_on_the_cluster_gives_the_in_memory_statistics(client, test):
+    rng = np.random.default_rng(5)
+    samples = {  # ties, a shift, few distinct values, categories
+        "x": (rng.normal(0, 1, 3_000).round(2), rng.normal(0.1, 1, 2_500).round(2)),
+        "few": (rng.integers(0, 4, 3_000).astype(float), rng.integers(0, 5, 2_000).astype(float)),
+        "country": (rng.choice(["de", "fr", "it"], 3_000), rng.choice(["de", "fr", "es"], 2_000)),
+    }
+    kinds = {"x": "numeric", "few": "numeric", "country": "categorical"}
+    cuts = [0, 400, 401, 1_700, None]  # partitions of all sizes, an empty one too
+    parts = [
+        {name: tuple(pl.Series(name, side[a:b]) for side in sides) for name, sides in samples.items()}
+        for a, b in itertools.pairwise(cuts)
+    ]
+    tests = {name: test for name in samples if not (test in ("ks", "wasserstein") and kinds[name] == "categorical")}
+    summaries = {
+        name: tuple(
+            ranges.merge_summaries(ranges.summarize(p[name][s], kind=kinds[name]) for p in parts) for s in (0, 1)
+        )
+        for name in tests
+    }
+    specs = {name: ranges.spec(kinds[name], *summaries[name], test=tests[name], ranges=5) for name in tests}
+
+    got = _dask.distributions(client, specs, summaries, [dask.delayed(part) for part in parts])
+
+    for name, chosen in tests.items():
+        whole = (pl.Series(samples[name][0]), pl.Series(samples[name][1]))
+        expected = distribution_test(*whole, kind=kinds[name], test=chosen)
+        assert got[name].test == expected.test and got[name].drifted == expected.drifted
+        assert math.isclose(got[name].statistic, expected.statistic, rel_tol=1e-9, abs_tol=1e-15)
+        assert (got[name].p_value is None) == (expected.p_value is None)
+        if expected.p_value is not None:
+            assert math.isclose(got[name].p_value, expected.p_value, rel_tol=1e-9, abs_tol=1e-300)
 
 
 # --- profiles -----------------------------------------------------------------------------------
