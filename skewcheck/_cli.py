@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 from ._errors import SkewcheckInputError, SkewcheckWarning
 from ._io import check_report_paths
@@ -16,6 +15,7 @@ from ._version import __version__
 
 EXIT_OK, EXIT_SKEW, EXIT_INPUT = 0, 1, 2
 SUMMARY_WIDTH = 140
+DASK_HELP = "run on a Dask cluster: its scheduler's address (tcp://host:8786), or local:N worker processes"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _report_options(cmp)
     cmp.add_argument("--no-progress", action="store_true", help="never show a progress bar")
-    _dask_option(cmp)
+    cmp.add_argument("--dask", metavar="SCHEDULER|local[:N]", help=DASK_HELP)
 
     demo = commands.add_parser(
         "demo",
@@ -149,7 +149,6 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument(
         "--features", metavar="A,B", type=_names, help="comma-separated columns to profile (default: all)"
     )
-    _dask_option(prof)
 
     feast = commands.add_parser(
         "feast",
@@ -221,28 +220,13 @@ def _report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="print nothing; use the exit code")
 
 
-def _dask_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--dask",
-        metavar="SCHEDULER|local[:N]",
-        help="run on a Dask cluster (the dask extra): the address of its scheduler (e.g. tcp://10.0.0.5:8786), "
-        "or local:N for a local cluster of N worker processes started for this run",
-    )
-
-
-@contextmanager
-def _dask_client(spec: str | None) -> Iterator[Any]:
-    """The Dask client of --dask for the duration of a command (None without --dask)."""
-    if spec is None:
-        yield None
-        return
-    cluster = cluster_spec(spec)
+def _dask_client(spec: str) -> AbstractContextManager:
+    """The Dask client of --dask, for the duration of a command."""
     try:
         from ._dask import connect
     except ImportError as exc:
         raise SkewcheckInputError(f"--dask: {exc}") from None
-    with connect(cluster) as client:
-        yield client
+    return connect(cluster_spec(spec))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -282,7 +266,7 @@ def _compare(args: argparse.Namespace) -> int:
         )
         if value is not None
     }
-    with warnings.catch_warnings(), _dask_client(args.dask) as client:
+    with warnings.catch_warnings(), nullcontext() if args.dask is None else _dask_client(args.dask) as client:
         warnings.simplefilter("ignore", SkewcheckWarning)  # they are in the report's warnings
         report = compare(
             args.offline,
@@ -342,8 +326,7 @@ def _profile(args: argparse.Namespace) -> int:
     from ._profile import profile
 
     check_report_paths({"--out": args.out}, [args.data])
-    with _dask_client(args.dask) as client:
-        result = profile(args.data, features=args.features, engine="local" if client is None else "dask", client=client)
+    result = profile(args.data, features=args.features)
     _write(args.out, result.to_json)
     if args.out != "-":
         print(f"profile of {result.source}: {result.rows:,} rows, {len(result.features)} features -> {args.out}")

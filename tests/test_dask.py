@@ -243,7 +243,7 @@ def test_a_bad_dask_option_is_one_line_and_exit_2(tmp_path, capsys, text):
 def test_an_unreachable_scheduler_is_one_line_and_exit_2(tmp_path, capsys):
     path = _write(_shop(rows=50)[0], tmp_path / "off.parquet")
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
-        code = main(["profile", str(path), "--out", str(tmp_path / "p.json"), "--dask", "tcp://127.0.0.1:9"])
+        code = main(["compare", str(path), str(path), "--key", "id", "--dask", "tcp://127.0.0.1:9"])
     err = capsys.readouterr().err
     assert code == 2 and "cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'" in err and err.count("\n") == 1
 
@@ -253,7 +253,7 @@ def test_without_dask_the_engine_names_the_extra(tmp_path):
     code = (
         "import sys; sys.modules['distributed'] = None\n"
         "from skewcheck._cli import main\n"
-        f"sys.exit(main(['profile', {str(path)!r}, '--out', '-', '--dask', 'local:1']))\n"
+        f"sys.exit(main(['compare', {str(path)!r}, {str(path)!r}, '--key', 'id', '--dask', 'local:1']))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
     assert done.returncode == 2
