@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import operator
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -107,6 +108,15 @@ def connect(spec: ClusterSpec) -> Iterator[distributed.Client]:
         yield client
 
 
+def _absolute(data: Any) -> Any:
+    """Paths made absolute, so that workers in other directories (or machines) read the same files."""
+    if isinstance(data, (str, os.PathLike)) and "://" not in str(data):
+        return os.path.abspath(data)
+    if isinstance(data, (list, tuple)) and all(isinstance(item, (str, os.PathLike)) for item in data):
+        return [_absolute(item) for item in data]
+    return data
+
+
 # --- pieces of the inputs --------------------------------------------------------------------------
 
 
@@ -185,7 +195,7 @@ def compare_on_dask(offline: Any, online: Any, *, client: Any, **compare_kwargs:
     """`compare(offline, online, **compare_kwargs)` on the cluster of `client`: the same report."""
     client = resolve_client(client)
     plan = _partial.plan(offline, online, **compare_kwargs)
-    sides = load(offline, role="offline"), load(online, role="online")
+    sides = load(_absolute(offline), role="offline"), load(_absolute(online), role="online")
     names = set(plan.keys) | ({plan.timestamp} if plan.timestamp else set()) | set(plan.features)
     count = bucket_count(client, sides, names)
     buckets = _partial.bucket_of(plan, "offline", count), _partial.bucket_of(plan, "online", count)
@@ -320,11 +330,13 @@ def distributions(
 def profile_on_dask(data: Any, *, features: Sequence[str] | None, client: Any) -> Profile:
     """`profile(data, features=...)` per piece on the cluster, merged with `merge_profiles`."""
     client = resolve_client(client)
-    source = load(data, role="data")
+    absolute = _absolute(data)
+    source = load(absolute, role="data")
+    label = source.label if absolute is data else load(data, role="data").label  # the path as given
     names = profiled_names(source, features)
     count = piece_count(source, names, max(1, sum(client.nthreads().values())))
     tasks = [dask.delayed(_profile_piece)(piece, names) for piece in pieces(source, names, count)]
-    return replace(merge_profiles(_compute(client, tasks)), source=source.label)
+    return replace(merge_profiles(_compute(client, tasks)), source=label)
 
 
 def _profile_piece(piece: tuple[Any, int, int], names: list[str]) -> Profile:
