@@ -29,6 +29,26 @@ def compare_values(
     off: pl.Series, on: pl.Series, alignment: Alignment, kind: str, settings: Settings
 ) -> tuple[ValueResult, pl.Series]:
     """Agreement of the matched pairs, and which pairs mismatch."""
+    frame, mismatch, totals = agreement(off, on, alignment, kind, settings)
+    pairs = alignment.pairs
+    return ValueResult(
+        compared=frame.height,
+        mismatched=int(mismatch.sum()),
+        null_offline_only=int(totals["null_offline_only"]),
+        null_online_only=int(totals["null_online_only"]),
+        max_abs_diff=float(totals["max_diff"]) if totals["max_diff"] is not None else None,
+        examples=examples(example_candidates(pairs, frame, mismatch, alignment.on, settings.examples), alignment),
+        sample=scatter(scatter_candidates(pairs, frame, mismatch, alignment.on), alignment.on)
+        if kind == "numeric"
+        else (),
+    ), mismatch
+
+
+def agreement(
+    off: pl.Series, on: pl.Series, alignment: Alignment, kind: str, settings: Settings
+) -> tuple[pl.DataFrame, pl.Series, dict]:
+    """The matched pairs' values (``offline``, ``online``), which mismatch, and the counts of nulls
+    on one side and the largest difference."""
     pairs = alignment.pairs
     a = off.gather(pairs.get_column(OFFLINE_ROW)).alias("offline")
     b = on.gather(pairs.get_column(ONLINE_ROW)).alias("online")
@@ -59,17 +79,7 @@ def compare_values(
         if flags.height
         else {"null_offline_only": 0, "null_online_only": 0, "max_diff": None}
     )
-    return ValueResult(
-        compared=frame.height,
-        mismatched=int(mismatch.sum()),
-        null_offline_only=int(totals["null_offline_only"]),
-        null_online_only=int(totals["null_online_only"]),
-        max_abs_diff=float(totals["max_diff"]) if totals["max_diff"] is not None else None,
-        examples=examples(example_candidates(pairs, frame, mismatch, alignment.on, settings.examples), alignment),
-        sample=scatter(scatter_candidates(pairs, frame, mismatch, alignment.on), alignment.on)
-        if kind == "numeric"
-        else (),
-    ), mismatch
+    return frame, mismatch, totals
 
 
 def example_candidates(pairs: pl.DataFrame, frame: pl.DataFrame, mismatch: pl.Series, on, n: int) -> pl.DataFrame:
