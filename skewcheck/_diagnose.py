@@ -196,7 +196,12 @@ def _scaled(findings: list[Finding | None], scale: float) -> list[Finding | None
 
 def diagnose_type(offline: pl.Series, online: pl.Series) -> Diagnosis:
     """Same values in another type (e.g. "42" vs 42)? Both sides are the matched values."""
-    total = offline.len()
+    same, example = type_agreement(offline, online)
+    return type_diagnosis(str(offline.dtype), str(online.dtype), offline.len(), same, example)
+
+
+def type_agreement(offline: pl.Series, online: pl.Series) -> tuple[int, tuple | None]:
+    """How many matched pairs hold the same value in their two types, and the first pair with both values."""
     as_number = pl.DataFrame({"offline": _to_number(offline), "online": _to_number(online)}).select(
         same=(pl.col("offline") == pl.col("online")) | (offline.cast(pl.String) == online.cast(pl.String))
     )
@@ -204,9 +209,14 @@ def diagnose_type(offline: pl.Series, online: pl.Series) -> Diagnosis:
     example = next(
         ((a, b) for a, b in zip(offline.to_list(), online.to_list()) if a is not None and b is not None), None
     )
+    return same, example
+
+
+def type_diagnosis(offline: str, online: str, total: int, same: int, example: tuple | None) -> Diagnosis:
+    """The `type` cause of dtypes `offline` and `online`, from `type_agreement` over `total` pairs."""
     shown = f", e.g. {quoted(example[0])} vs {quoted(example[1])}" if example else ""
-    detail = f"{offline.dtype} offline, {online.dtype} online; the same value on {same:,} of {total:,} pairs{shown}"
-    params = {"offline": str(offline.dtype), "online": str(online.dtype), "same_values": same}
+    detail = f"{offline} offline, {online} online; the same value on {same:,} of {total:,} pairs{shown}"
+    params = {"offline": offline, "online": online, "same_values": same}
     return Diagnosis(Cause.TYPE, detail, params=params, share=same / total if total else None)
 
 
