@@ -177,14 +177,11 @@ def bucketed(source: Source, names: list[str], bucket: pl.Expr, buckets: int) ->
 
 
 def bucket_pairs(
-    client: distributed.Client,
-    sides: tuple[Source, Source],
-    names: set[str],
-    buckets: tuple[pl.Expr, pl.Expr],
-    count: int,
+    sides: tuple[Source, Source], names: tuple[list[str], list[str]], buckets: tuple[pl.Expr, pl.Expr], count: int
 ) -> list[tuple[Any, Any]]:
-    """Both sides shuffled into `count` buckets: (offline, online) delayed partitions of each bucket."""
-    off, on = (bucketed(s, [n for n in s.schema.names() if n in names], b, count) for s, b in zip(sides, buckets))
+    """The columns `names` of both sides shuffled into `count` buckets: the (offline, online) delayed
+    partitions of each bucket."""
+    off, on = (bucketed(side, columns, bucket, count) for side, columns, bucket in zip(sides, names, buckets))
     return list(zip(off.to_delayed(), on.to_delayed()))
 
 
@@ -196,23 +193,22 @@ def compare_on_dask(offline: Any, online: Any, *, client: Any, **compare_kwargs:
     client = resolve_client(client)
     plan = _partial.plan(offline, online, **compare_kwargs)
     sides = load(_absolute(offline), role="offline"), load(_absolute(online), role="online")
-    names = set(plan.keys) | ({plan.timestamp} if plan.timestamp else set()) | set(plan.features)
+    names = plan.columns("offline"), plan.columns("online")
     count = bucket_count(client, sides, names)
     buckets = _partial.bucket_of(plan, "offline", count), _partial.bucket_of(plan, "online", count)
-    pairs = bucket_pairs(client, sides, names, buckets, count)
+    pairs = bucket_pairs(sides, names, buckets, count)
 
     partials = _compute(client, [dask.delayed(_compare_pair)(plan, a, b) for a, b in pairs])
     rows = max(s.rows for s in sides)
     specs = _partial.distribution_specs(plan, partials, ranges=max(MIN_RANGES, math.ceil(rows * 16 / RANGE_BYTES)))
-    values = [dask.delayed(_pair_values)(plan, a, b) for a, b in pairs]
-    tests = distributions(client, specs, _partial.summaries(plan, partials), values)
-    return _partial.merge(plan, partials, tests)
+    values = [dask.delayed(_pair_values)(plan, specs, a, b) for a, b in pairs]
+    return _partial.merge(plan, partials, distributions(client, specs, values))
 
 
-def bucket_count(client: distributed.Client, sides: tuple[Source, Source], names: set[str]) -> int:
+def bucket_count(client: distributed.Client, sides: tuple[Source, Source], names: tuple[list[str], list[str]]) -> int:
     """Buckets: as many as the pieces of the larger side, and at least one per worker thread."""
     threads = max(1, sum(client.nthreads().values()))
-    return max(piece_count(s, [n for n in s.schema.names() if n in names], threads) for s in sides)
+    return max(piece_count(side, columns, threads) for side, columns in zip(sides, names))
 
 
 def _compute(client: distributed.Client, tasks: list[Any]) -> list[Any]:
@@ -238,9 +234,9 @@ def _ranged(specs: dict[str, ranges.Spec]) -> dict[str, int]:
 
 
 def _pair_values(
-    plan: _partial.Plan, offline: pd.DataFrame, online: pd.DataFrame
+    plan: _partial.Plan, specs: dict[str, ranges.Spec], offline: pd.DataFrame, online: pd.DataFrame
 ) -> dict[str, tuple[pl.Series, pl.Series]]:
-    return _partial.distribution_values(plan, *_pair(plan, offline, online))
+    return _partial.distribution_values(plan, *_pair(plan, offline, online), specs)
 
 
 def _split(
@@ -283,13 +279,10 @@ def _range_piece(spec: ranges.Spec, index: int, before: tuple[int, int], part: p
 
 
 def distributions(
-    client: distributed.Client,
-    specs: dict[str, ranges.Spec],
-    summaries: dict[str, tuple[ranges.Summary, ranges.Summary]],
-    values: list[Any],
-) -> dict[str, Any]:
-    """Pass 2: every tested feature's `TestResult`, from the pieces of its ranges or its bin counts;
-    `values` are delayed {feature: (offline values, online values)}, one per pair of buckets."""
+    client: distributed.Client, specs: dict[str, ranges.Spec], values: list[Any]
+) -> dict[str, _partial.Distribution]:
+    """Pass 2 of every tested feature: the pieces of its ranges or its bin counts, from `values`, the
+    delayed {feature: (offline values, online values)} of every pair of buckets."""
     first = _ranged(specs)
     split = client.compute([dask.delayed(_split)(specs, first, part) for part in values], retries=RETRIES)
     per_pair = client.gather(client.map(operator.itemgetter(1), split, retries=RETRIES))
@@ -319,7 +312,7 @@ def distributions(
         for name, piece in zip(names, _compute(client, tasks)):
             pieces_of[name].append(piece)
     return {
-        name: ranges.combine(spec, *summaries[name], pieces=pieces_of.get(name, ()), counts=counts.get(name))
+        name: _partial.Distribution(spec, tuple(pieces_of.get(name, ())), counts.get(name))
         for name, spec in specs.items()
     }
 

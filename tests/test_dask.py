@@ -131,11 +131,12 @@ def test_rows_are_numbered_in_input_order_and_each_key_meets_itself_in_one_bucke
         else (offline, online)
     )
     sides = tuple(load(data, role=role) for data, role in zip(inputs, ("offline", "online")))
-    count = _dask.bucket_count(client, sides, {"id", "spend"})
+    names = (["id", "spend"],) * 2
+    count = _dask.bucket_count(client, sides, names)
     buckets = (pl.col("id").hash(11) % count,) * 2
-    assert count > 2 and len(_dask.pieces(sides[0], ["id", "spend"], _dask.piece_count(sides[0], ["id"]))) > 2
+    assert count > 2 and len(_dask.pieces(sides[0], names[0], _dask.piece_count(sides[0], names[0]))) > 2
 
-    pairs = _dask.bucket_pairs(client, sides, {"id", "spend"}, buckets, count)
+    pairs = _dask.bucket_pairs(sides, names, buckets, count)
     parts = client.gather(client.compute([dask.delayed(_dask.to_polars)(p, {}) for pair in pairs for p in pair]))
 
     for side, whole in ((0, offline), (1, online)):
@@ -171,8 +172,11 @@ def test_pass_two_on_the_cluster_gives_the_in_memory_statistics(client, test):
     }
     specs = {name: ranges.spec(kinds[name], *summaries[name], test=tests[name], ranges=5) for name in tests}
 
-    got = _dask.distributions(client, specs, summaries, [dask.delayed(part) for part in parts])
+    passes = _dask.distributions(client, specs, [dask.delayed(part) for part in parts])
 
+    got = {
+        name: ranges.combine(p.spec, *summaries[name], pieces=p.pieces, counts=p.counts) for name, p in passes.items()
+    }
     for name, chosen in tests.items():
         whole = (pl.Series(samples[name][0]), pl.Series(samples[name][1]))
         expected = distribution_test(*whole, kind=kinds[name], test=chosen)
