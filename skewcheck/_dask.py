@@ -61,7 +61,6 @@ RANGE, SIDE, VALUE = "__skewcheck_range", "__skewcheck_side", "__skewcheck_value
 PIECE_BYTES = 64 * 1024 * 1024
 # Bytes of the values of one distribution range, both sides (float64): what a worker holds to sort one.
 RANGE_BYTES = 64 * 1024 * 1024
-MIN_RANGES = 16
 # Attempts of a task that raised (a worker that dies is retried by the scheduler anyway).
 RETRIES = 2
 
@@ -200,7 +199,7 @@ def compare_on_dask(offline: Any, online: Any, *, client: Any, **compare_kwargs:
 
     partials = _compute(client, [dask.delayed(_compare_pair)(plan, a, b) for a, b in pairs])
     rows = max(s.rows for s in sides)
-    specs = _partial.distribution_specs(plan, partials, ranges=max(MIN_RANGES, math.ceil(rows * 16 / RANGE_BYTES)))
+    specs = _partial.distribution_specs(plan, partials, ranges=max(1, math.ceil(rows * 16 / RANGE_BYTES)))
     values = [dask.delayed(_pair_values)(plan, specs, a, b) for a, b in pairs]
     return _partial.merge(plan, partials, distributions(client, specs, values))
 
