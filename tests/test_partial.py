@@ -189,3 +189,30 @@ def test_plan_and_partials_pickle_and_empty_buckets_are_fine():
     right = wide.with_row_index(ROW).select(pl.col("user").cast(pl.Int64), bucket_of(narrow_plan, "online", 5))
     joined = left.unique().join(right.unique(), on="user")
     assert joined.height and (joined.get_column(joined.columns[1]) == joined.get_column(joined.columns[2])).all()
+
+
+@pytest.mark.parametrize("buckets", [1, 2, 7])
+def test_why_few_rows_joined(buckets):
+    """A timestamp shift, and key formats whose variants ("007", "7") fall in different buckets."""
+    offline, online = _shop(rows_per_day=60, days=2, seed=5)
+    shifted = online.with_columns(ts=pl.col("ts") + timedelta(hours=3))
+    assert _assert_equal(offline, shifted, buckets, keys="user", timestamp="ts").rows.diagnosis.cause.value == (
+        "timestamp_shift"
+    )
+    text = offline.with_columns(pl.col("user").cast(pl.String))
+    padded = online.with_columns(pl.col("user").cast(pl.String).str.zfill(5))
+    report = _assert_equal(text, padded, buckets, keys="user", timestamp="ts")
+    assert report.rows.diagnosis.cause.value == "key_format" and "leading zeros" in report.rows.diagnosis.detail
+
+
+def test_key_format_from_a_sample_by_normalised_key(monkeypatch):
+    """Past KEY_SAMPLE online rows the key-format check counts a sample chosen by the hash of the
+    normalised key, scaled up: the same whatever the buckets."""
+    monkeypatch.setattr("skewcheck._diagnose_rows.KEY_SAMPLE", 40)
+    offline, online = _shop(rows_per_day=200, days=1, seed=6)
+    text = offline.drop("ts").with_columns(pl.col("user").cast(pl.String))
+    upper = online.drop("ts").with_columns(pl.format("U{}", pl.col("user")).alias("user"))
+    lower = text.with_columns(pl.format("u{}", pl.col("user")).alias("user"))
+    report = _assert_equal(lower, upper, 5, keys="user")
+    assert report.rows.diagnosis.cause.value == "key_format" and "letter case" in report.rows.diagnosis.detail
+    assert 0.5 < report.rows.diagnosis.share < 1.2  # an estimate from about 40 rows of ~200
