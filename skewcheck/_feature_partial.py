@@ -85,7 +85,7 @@ def feature_partial(
         found["values"] = {"compared": frame.height, "mismatched": int(mismatch.sum()), **totals}
         found["examples"] = example_candidates(pairs, frame, mismatch, alignment.on, settings.examples)
         if kind == "numeric":
-            found["scatter"] = scatter_candidates(pairs, frame, mismatch, alignment.on)
+            found["scatter"] = scatter_candidates(alignment, frame, mismatch)
         if settings.diagnose and found["values"]["mismatched"]:
             sample = diagnosis_sample(side.series, on, alignment, mismatch)
             if alignment.timestamp is not None:

@@ -174,7 +174,7 @@ def merge_summaries(summaries: Iterable[Summary]) -> Summary:
     if kind == "categorical":
         return Summary(kind, count, counts=counts, first=first)
     mean = sum(s.mean * s.count for s in parts) / count
-    squares = sum(s.squares + s.count * (s.mean - mean) ** 2 for s in parts)
+    squares = sum(s.squares + s.count * (s.mean - mean) * (s.mean - mean) for s in parts)
     points = sorted(p for s in parts for p in s.quantiles)
     return Summary(
         kind,
