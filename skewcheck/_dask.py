@@ -14,10 +14,12 @@ The comparison is the bucketed one of `_partial`, with Dask moving the rows:
    partials come to the client, whose merged summaries give every tested feature its ranges.
 4. **Pass 2.** Every pair gives its distribution values, split by range into a long frame (range, side,
    value), shuffled so that each range sits whole on one worker, which reduces it to a `Piece`; numeric
-   count tests add bin counts per pair. `ranges.combine` on the client; no column is ever gathered there.
-5. `merge` on the client: the same `SkewReport` as the local engine's.
+   count tests add bin counts per pair. Pieces and counts are a few numbers: no column reaches the client.
+5. When few rows joined, one more pass gathers every pair's evidence of why (`rows_evidence`).
+6. `merge` on the client: the same `SkewReport` as the local engine's.
 
-Dask retries the tasks of a worker that dies; the pieces and tasks are pure, so the result is the same.
+Each pass reads and shuffles the inputs again: nothing stays in the cluster's memory between passes.
+Dask reruns the tasks of a worker that dies; the pieces and tasks are pure, so the result is the same.
 """
 
 from __future__ import annotations
@@ -201,7 +203,11 @@ def compare_on_dask(offline: Any, online: Any, *, client: Any, **compare_kwargs:
     rows = max(s.rows for s in sides)
     specs = _partial.distribution_specs(plan, partials, ranges=max(1, math.ceil(rows * 16 / RANGE_BYTES)))
     values = [dask.delayed(_pair_values)(plan, specs, a, b) for a, b in pairs]
-    return _partial.merge(plan, partials, distributions(client, specs, values))
+    tests = distributions(client, specs, values)
+    evidence, online_rows = [], _partial.rows_to_diagnose(plan, partials)
+    if online_rows is not None:  # few rows joined: why, from every pair (one more pass, a rare one)
+        evidence = _compute(client, [dask.delayed(_rows_evidence)(plan, online_rows, a, b) for a, b in pairs])
+    return _partial.merge(plan, partials, tests, evidence)
 
 
 def bucket_count(client: distributed.Client, sides: tuple[Source, Source], names: tuple[list[str], list[str]]) -> int:
@@ -216,6 +222,10 @@ def _compute(client: distributed.Client, tasks: list[Any]) -> list[Any]:
 
 def _pair(plan: _partial.Plan, offline: pd.DataFrame, online: pd.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     return to_polars(offline, plan.offline_schema), to_polars(online, plan.online_schema)
+
+
+def _rows_evidence(plan: _partial.Plan, online_rows: int, offline: pd.DataFrame, online: pd.DataFrame) -> Any:
+    return _partial.rows_evidence(plan, *_pair(plan, offline, online), online_rows)
 
 
 def _compare_pair(plan: _partial.Plan, offline: pd.DataFrame, online: pd.DataFrame) -> _partial.BucketPartial:

@@ -89,7 +89,7 @@ def _history(rows: int = 2_000, seed: int = 3) -> tuple[pl.DataFrame, pl.DataFra
             "ts": [day + timedelta(hours=int(h)) for h in rng.integers(0, 24 * 6, rows)],
         }
     ).sort("ts")
-    truth = served.join_asof(offline.sort("ts"), on="ts", by="user", strategy="backward")
+    truth = served.join_asof(offline.sort("ts"), on="ts", by="user", strategy="backward", check_sortedness=False)
     online = truth.with_columns(
         pl.when(pl.col("user") % 7 == 0).then(pl.col("score") + 1).otherwise(pl.col("score")).alias("score")
     )
@@ -296,6 +296,16 @@ def test_an_as_of_join_gives_the_local_report(client, small_pieces):
     on_dask, local = _both(offline, online, client, keys="user", timestamp="ts", asof=True, asof_tolerance="2d")
 
     assert local["rows"]["matched"] > 0 and local["features"][0]["values"]["mismatched"] > 0
+    _assert_same(on_dask, local)
+
+
+def test_when_nothing_joins_the_timestamp_shift_is_named_as_locally(client, small_pieces):
+    offline, _ = _shop(rows=1_500)
+    online = offline.with_columns(pl.col("seen") + timedelta(hours=5))  # a logger in another zone
+
+    on_dask, local = _both(offline, online, client, keys="id", timestamp="seen")
+
+    assert local["rows"]["matched"] == 0 and local["rows"]["diagnosis"]["cause"] == "timestamp_shift"
     _assert_same(on_dask, local)
 
 
