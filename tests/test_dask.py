@@ -226,6 +226,12 @@ def test_bad_engine_arguments_are_refused(tmp_path, kwargs, message):
         skewcheck.compare(path, path, keys="id", **kwargs)
 
 
+def test_a_profile_is_compared_in_process(tmp_path):
+    path = _write(_shop(rows=50)[0], tmp_path / "off.parquet")
+    with pytest.raises(skewcheck.SkewcheckInputError, match="a profile is compared in this process"):
+        skewcheck.compare(skewcheck.profile(path), path, engine="dask")
+
+
 @pytest.mark.parametrize(
     ("text", "spec"),
     [
