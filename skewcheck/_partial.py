@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from ._align import HASH_SEED, OFFLINE_ROW, align, join_columns
@@ -95,6 +96,7 @@ class Distribution:
     spec: Spec
     pieces: tuple[Piece, ...] = ()
     counts: tuple[pl.DataFrame, pl.DataFrame] | None = None
+    plot: tuple[np.ndarray, np.ndarray] | None = None  # numeric: `ranges.plot_counts` of each side, added up
 
 
 def plan(offline: Any, online: Any, **compare_kwargs: Any) -> Plan:

@@ -5,6 +5,7 @@ features, categorical and temporal features, and random frames."""
 import math
 import pickle
 import warnings
+from dataclasses import asdict
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -54,6 +55,8 @@ def _assert_equal(offline, online, buckets, **kwargs):
     _same(skew_report_dict(want), skew_report_dict(got))
     samples = [[[list(pair) for pair in f.values.sample] if f.values else [] for f in r.features] for r in (want, got)]
     _same(*samples, "scatter samples")
+    plots = [[asdict(f.histogram) if f.histogram else None for f in r.features] for r in (want, got)]
+    _same(*plots, "histograms")
     assert parts == whole
     return want
 
@@ -115,6 +118,7 @@ def test_exact_join_with_every_cause(buckets):
     }
     assert causes["only_offline"] == causes["only_online"] == "missing"
     assert report.rows.duplicate_keys_offline and report.rows.null_keys_online
+    assert {f.histogram.kind for f in report.features if f.histogram} == {"numeric", "categorical"}
 
 
 @pytest.mark.parametrize("buckets", [1, 2, 7])
