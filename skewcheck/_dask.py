@@ -250,26 +250,32 @@ def _pair_values(
 
 def _split(
     specs: dict[str, ranges.Spec], first: dict[str, int], values: dict[str, tuple[pl.Series, pl.Series]]
-) -> tuple[pd.DataFrame, dict[str, tuple[pl.DataFrame, pl.DataFrame]]]:
+) -> tuple[pd.DataFrame, dict[str, dict[str, tuple[Any, Any]]]]:
     """Pass 2 on the values of one pair: those of the ranged features as a long frame (global range,
-    side, value), and the bin counts of the features whose count test needs them."""
-    long, counts = [_long_schema()], {}
+    side, value); and per feature the counts that add up over pairs: the bin counts of a count test
+    (``counts``), the histogram's (``plot``)."""
+    long, small = [_long_schema()], {}
     for name, (off, on) in values.items():
         spec = specs.get(name)
+        if spec is None:  # no test runs
+            continue
         if name in first:
             long += [
                 pl.DataFrame(
                     {
-                        RANGE: spec.range_of(values).cast(pl.Int64) + first[name],
-                        SIDE: pl.repeat(side, values.len(), dtype=pl.Int8, eager=True),
-                        VALUE: pl.Series(floats(values), dtype=pl.Float64),
+                        RANGE: spec.range_of(sample).cast(pl.Int64) + first[name],
+                        SIDE: pl.repeat(side, sample.len(), dtype=pl.Int8, eager=True),
+                        VALUE: pl.Series(floats(sample), dtype=pl.Float64),
                     }
                 )
-                for side, values in enumerate((off, on))
+                for side, sample in enumerate((off, on))
             ]
-        elif spec is not None and spec.needs_counts:
-            counts[name] = (ranges.bin_counts(spec, off), ranges.bin_counts(spec, on))
-    return to_pandas(pl.concat(long)), counts
+        small[name] = {}
+        if spec.needs_counts:
+            small[name]["counts"] = (ranges.bin_counts(spec, off), ranges.bin_counts(spec, on))
+        if spec.plot_edges is not None:
+            small[name]["plot"] = (ranges.plot_counts(spec, off), ranges.plot_counts(spec, on))
+    return to_pandas(pl.concat(long)), small
 
 
 def _long_schema() -> pl.DataFrame:
@@ -290,16 +296,18 @@ def _range_piece(spec: ranges.Spec, index: int, before: tuple[int, int], part: p
 def distributions(
     client: distributed.Client, specs: dict[str, ranges.Spec], values: list[Any]
 ) -> dict[str, _partial.Distribution]:
-    """Pass 2 of every tested feature: the pieces of its ranges or its bin counts, from `values`, the
-    delayed {feature: (offline values, online values)} of every pair of buckets."""
+    """Pass 2 of every tested feature: the pieces of its ranges or its bin counts, and its histogram's
+    counts, from `values`, the delayed {feature: (offline values, online values)} of every pair of buckets."""
     first = _ranged(specs)
     split = client.compute([dask.delayed(_split)(specs, first, part) for part in values], retries=RETRIES)
     per_pair = client.gather(client.map(operator.itemgetter(1), split, retries=RETRIES))
-    counts = {
-        name: tuple(ranges.merge_counts(part[name][side] for part in per_pair if name in part) for side in (0, 1))
-        for name, spec in specs.items()
-        if spec.needs_counts and name not in first and any(name in part for part in per_pair)
-    }
+    counts, plot = {}, {}
+    for name in specs:
+        found = [part[name] for part in per_pair if name in part]
+        if any("counts" in f for f in found):
+            counts[name] = tuple(ranges.merge_counts(f["counts"][side] for f in found) for side in (0, 1))
+        if any("plot" in f for f in found):
+            plot[name] = tuple(sum(f["plot"][side] for f in found) for side in (0, 1))
     pieces_of: dict[str, list[ranges.Piece]] = {name: [] for name in first}
     if first:
         long = dd.from_delayed(
@@ -321,7 +329,7 @@ def distributions(
         for name, piece in zip(names, _compute(client, tasks)):
             pieces_of[name].append(piece)
     return {
-        name: _partial.Distribution(spec, tuple(pieces_of.get(name, ())), counts.get(name))
+        name: _partial.Distribution(spec, tuple(pieces_of.get(name, ())), counts.get(name), plot.get(name))
         for name, spec in specs.items()
     }
 
