@@ -323,17 +323,28 @@ def test_without_keys_the_distributions_are_the_local_ones(client, small_pieces)
     _assert_same(on_dask, local)
 
 
-def test_the_command_line_runs_on_a_local_cluster_it_starts(small_pieces, tmp_path):
-    offline, online = _shop(rows=1_000)
+def _cli_reports(tmp_path, *dask_option) -> tuple[int, dict, int, dict]:
+    offline, online = _shop(rows=300)
     paths = [str(_write(offline, tmp_path / "off.parquet")), str(_write(online, tmp_path / "on.parquet"))]
+    codes, reports = [], []
+    for name, extra in (("local", []), ("dask", list(dask_option))):
+        codes.append(main(["compare", *paths, "--key", "id", "--json", str(tmp_path / name), "--quiet", *extra]))
+        reports.append(json.loads((tmp_path / name).read_text()))
+    return codes[0], reports[0], codes[1], reports[1]
 
-    local = main(["compare", *paths, "--key", "id", "--json", str(tmp_path / "local.json"), "--quiet"])
-    on_dask = main(
-        ["compare", *paths, "--key", "id", "--json", str(tmp_path / "dask.json"), "--quiet", "--dask", "local:2"]
-    )
 
-    assert local == on_dask == 1
-    _assert_same(json.loads((tmp_path / "dask.json").read_text()), json.loads((tmp_path / "local.json").read_text()))
+def test_the_command_line_runs_on_a_local_cluster_it_starts(tmp_path):
+    local_code, local, dask_code, on_dask = _cli_reports(tmp_path, "--dask", "local:2")
+
+    assert local_code == dask_code == 1
+    _assert_same(on_dask, local)
+
+
+def test_the_command_line_runs_on_a_scheduler_at_an_address(client, tmp_path):
+    local_code, local, dask_code, on_dask = _cli_reports(tmp_path, "--dask", client.scheduler.address)
+
+    assert local_code == dask_code == 1
+    _assert_same(on_dask, local)
 
 
 # --- failures: a worker dies, a worker runs out of memory --------------------------------------
