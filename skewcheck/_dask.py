@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import logging
 import math
-import operator
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 try:
@@ -252,25 +252,27 @@ def _split(
     specs: dict[str, ranges.Spec], first: dict[str, int], values: dict[str, tuple[pl.Series, pl.Series]]
 ) -> tuple[pd.DataFrame, dict[str, dict[str, tuple[Any, Any]]]]:
     """Pass 2 on the values of one pair: those of the ranged features as a long frame (global range,
-    side, value); and per feature the counts that add up over pairs: the bin counts of a count test
-    (``counts``), the histogram's (``plot``)."""
+    side, value); and per feature the counts that add up over pairs: values per range (``sizes``), the
+    bin counts of a count test (``counts``), the histogram's (``plot``)."""
     long, small = [_long_schema()], {}
     for name, (off, on) in values.items():
         spec = specs.get(name)
         if spec is None:  # no test runs
             continue
+        small[name] = {}
         if name in first:
+            index = [spec.range_of(sample) for sample in (off, on)]
+            small[name]["sizes"] = tuple(np.bincount(i.to_numpy(), minlength=spec.ranges) for i in index)
             long += [
                 pl.DataFrame(
                     {
-                        RANGE: spec.range_of(sample).cast(pl.Int64) + first[name],
+                        RANGE: i.cast(pl.Int64) + first[name],
                         SIDE: pl.repeat(side, sample.len(), dtype=pl.Int8, eager=True),
                         VALUE: pl.Series(floats(sample), dtype=pl.Float64),
                     }
                 )
-                for side, sample in enumerate((off, on))
+                for side, (i, sample) in enumerate(zip(index, (off, on)))
             ]
-        small[name] = {}
         if spec.needs_counts:
             small[name]["counts"] = (ranges.bin_counts(spec, off), ranges.bin_counts(spec, on))
         if spec.plot_edges is not None:
@@ -282,54 +284,55 @@ def _long_schema() -> pl.DataFrame:
     return pl.DataFrame(schema={RANGE: pl.Int64, SIDE: pl.Int8, VALUE: pl.Float64})
 
 
-def _side_counts(part: pd.DataFrame) -> tuple[int, int]:
-    sides = part[SIDE].to_numpy()
-    return int((sides == 0).sum()), int((sides == 1).sum())
+def _added(smalls: list[dict[str, dict[str, tuple[Any, Any]]]], name: str, what: str) -> tuple[Any, Any] | None:
+    """The (offline, online) counts `what` of feature `name`, added over the pairs; None if none has them."""
+    found = [small[name][what] for small in smalls if what in small.get(name, {})]
+    if not found:
+        return None
+    if what == "counts":
+        return tuple(ranges.merge_counts(f[side] for f in found) for side in (0, 1))
+    return tuple(sum(f[side] for f in found) for side in (0, 1))
 
 
-def _range_piece(spec: ranges.Spec, index: int, before: tuple[int, int], part: pd.DataFrame) -> ranges.Piece:
+def _before(smalls: list[dict[str, dict[str, tuple[Any, Any]]]], name: str) -> list[tuple[int, int]]:
+    """The (offline, online) values below each range of feature `name`."""
+    sizes = _added(smalls, name, "sizes")
+    return ranges.counts_before(list(zip(sizes[0].tolist(), sizes[1].tolist())))
+
+
+def _range_piece(spec: ranges.Spec, index: int, before: list[tuple[int, int]], part: pd.DataFrame) -> ranges.Piece:
     frame = to_polars(part, {})
     off, on = (frame.filter(pl.col(SIDE) == side).get_column(VALUE) for side in (0, 1))
-    return ranges.piece(spec, index, off, on, before)
+    return ranges.piece(spec, index, off, on, before[index])
 
 
 def distributions(
     client: distributed.Client, specs: dict[str, ranges.Spec], values: list[Any]
 ) -> dict[str, _partial.Distribution]:
     """Pass 2 of every tested feature: the pieces of its ranges or its bin counts, and its histogram's
-    counts, from `values`, the delayed {feature: (offline values, online values)} of every pair of buckets."""
+    counts, from `values`, the delayed {feature: (offline values, online values)} of every pair of buckets.
+
+    One graph: the pairs' values split by range go through a shuffle to one partition per range, whose
+    piece is taken as soon as it arrives (nothing is persisted); the counts below each range come from
+    the pairs' small tables, which the pieces wait for."""
     first = _ranged(specs)
-    split = client.compute([dask.delayed(_split)(specs, first, part) for part in values], retries=RETRIES)
-    per_pair = client.gather(client.map(operator.itemgetter(1), split, retries=RETRIES))
-    counts, plot = {}, {}
-    for name in specs:
-        found = [part[name] for part in per_pair if name in part]
-        if any("counts" in f for f in found):
-            counts[name] = tuple(ranges.merge_counts(f["counts"][side] for f in found) for side in (0, 1))
-        if any("plot" in f for f in found):
-            plot[name] = tuple(sum(f["plot"][side] for f in found) for side in (0, 1))
-    pieces_of: dict[str, list[ranges.Piece]] = {name: [] for name in first}
+    split = [dask.delayed(_split, nout=2)(specs, first, part) for part in values]
+    smalls = dask.delayed(list)([small for _, small in split])
+    tasks = []
     if first:
-        long = dd.from_delayed(
-            client.map(operator.itemgetter(0), split, retries=RETRIES),
-            meta=to_pandas(_long_schema()),
-            verify_meta=False,
-        )
-        total = sum(specs[name].ranges for name in first)
-        by_range = client.persist(long.set_index(RANGE, divisions=tuple(range(total + 1))))
-        del split, long  # the shuffled copy is all pass 2 needs now
-        parts = by_range.to_delayed()
-        sizes = _compute(client, [dask.delayed(_side_counts)(part) for part in parts])
-        tasks, names = [], []
+        long = dd.from_delayed([frame for frame, _ in split], meta=to_pandas(_long_schema()), verify_meta=False)
+        parts = long.set_index(RANGE, divisions=tuple(range(sum(specs[n].ranges for n in first) + 1))).to_delayed()
         for name, start in first.items():
-            spec = specs[name]
-            before = ranges.counts_before(sizes[start : start + spec.ranges])
-            tasks += [dask.delayed(_range_piece)(spec, r, before[r], parts[start + r]) for r in range(spec.ranges)]
-            names += [name] * spec.ranges
-        for name, piece in zip(names, _compute(client, tasks)):
-            pieces_of[name].append(piece)
+            before = dask.delayed(_before)(smalls, name)
+            tasks += [
+                dask.delayed(_range_piece)(specs[name], r, before, parts[start + r]) for r in range(specs[name].ranges)
+            ]
+    *pieces, found = _compute(client, [*tasks, smalls])
+    pieces_of = {name: tuple(pieces[start : start + specs[name].ranges]) for name, start in first.items()}
     return {
-        name: _partial.Distribution(spec, tuple(pieces_of.get(name, ())), counts.get(name), plot.get(name))
+        name: _partial.Distribution(
+            spec, pieces_of.get(name, ()), _added(found, name, "counts"), _added(found, name, "plot")
+        )
         for name, spec in specs.items()
     }
 
