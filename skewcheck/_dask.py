@@ -58,9 +58,10 @@ from ._stats.common import floats
 
 BUCKET = "__skewcheck_bucket"
 RANGE, SIDE, VALUE = "__skewcheck_range", "__skewcheck_side", "__skewcheck_value"
-# Bytes of one piece of input, in memory: small enough for a worker of 1 GB, big enough that the
-# scheduler's work per task (about a millisecond) stays out of the way.
-PIECE_BYTES = 64 * 1024 * 1024
+# Bytes of one piece of input (and about one bucket), at 8 bytes a value: comparing a pair of buckets
+# takes several times that, well within a worker of 4 GB; big enough that the scheduler's work per
+# task (about a millisecond) stays out of the way.
+PIECE_BYTES = 32 * 1024 * 1024
 # Bytes of the values of one distribution range, both sides (float64): what a worker holds to sort one.
 RANGE_BYTES = 64 * 1024 * 1024
 # Attempts of a task that raised (a worker that dies is retried by the scheduler anyway).
