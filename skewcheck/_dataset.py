@@ -1,0 +1,334 @@
+"""Datasets: which files an input names, their hive partitions, one format and one schema, and `where`.
+
+An input path is a file, a directory (searched recursively) or a glob (``logs/*.parquet``,
+``logs/**/*.parquet``); in Python also a list of them. Names Spark and Hive treat as hidden are
+skipped, as Spark skips them: a name starting with ``.`` or ``_`` (``_SUCCESS``, ``.part-0.crc``,
+``_temporary``), except a ``_name=value`` partition directory, and a name ending in ``._COPYING_``.
+Directories named ``key=value`` between the dataset's root and a file are hive partitions: the
+keys become columns, typed as polars and Spark type them (integer, float, date, datetime, else
+text; ``__HIVE_DEFAULT_PARTITION__`` is null). A key the files also hold as a column is taken from
+the files. A `where` that names partition columns only selects files by their directories alone:
+the other files are never opened.
+
+Everything is checked from file names and parquet footers before any data is read: one format,
+the same partition keys for every file, the same column names and types in every file.
+Every problem is a `SkewcheckInputError` naming the file and the column.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import polars as pl
+
+from ._errors import SkewcheckInputError
+
+# How a file's name ends -> (format, compressed).
+SUFFIXES = {
+    ".parquet": ("parquet", False),
+    ".pq": ("parquet", False),
+    ".csv": ("csv", False),
+    ".csv.gz": ("csv", True),
+    ".ndjson": ("ndjson", False),
+    ".jsonl": ("ndjson", False),
+    ".ndjson.gz": ("ndjson", True),
+    ".jsonl.gz": ("ndjson", True),
+}
+GLOB_CHARACTERS = re.compile(r"[*?\[]")
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"  # how Hive and Spark write a null partition value
+GZIP_MAGIC = b"\x1f\x8b"
+# Files named in a message before "and N more".
+NAMED_FILES = 3
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The files an input names, after `where` selected partitions: one format, one set of partition keys.
+
+    `partitions` holds one row per file (in the order of `files`), a column per partition key,
+    typed; it has no columns when the files are not partitioned.
+    """
+
+    files: tuple[Path, ...]
+    format: str
+    partitions: pl.DataFrame
+    name: str  # the path, directory, glob or list as given
+    found: int  # files found before `where` selected partitions
+    single: bool = False  # one file, named as it is
+
+    @property
+    def label(self) -> str:
+        """How messages and reports name it: the path, or the directory or glob with the file count."""
+        if self.single:
+            return self.name
+        count = f"{len(self.files):,} of {self.found:,}" if len(self.files) < self.found else f"{self.found:,}"
+        return f"{self.name} ({count} {self.format} file{'s' * (self.found != 1)})"
+
+
+def is_paths(data: Any) -> bool:
+    """Whether `data` names files: a path, or a non-empty list or tuple of paths."""
+    if isinstance(data, (list, tuple)):
+        return bool(data) and all(isinstance(item, (str, os.PathLike)) for item in data)
+    return isinstance(data, (str, os.PathLike))
+
+
+def find(data: str | os.PathLike | Sequence[str | os.PathLike]) -> Dataset:
+    """The data files of a path, directory, glob or list of them, with their partitions (unpruned)."""
+    items = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+    found: list[tuple[Path, dict[str, str | None]]] = []
+    for item in items:
+        found += _files_of(str(item))
+    seen: set[Path] = set()
+    unique = [(path, parts) for path, parts in found if not (path in seen or seen.add(path))]
+    name = _name(items)
+    files = tuple(path for path, _ in unique)
+    single = len(items) == 1 and len(files) == 1 and Path(items[0]).is_file()
+    return Dataset(files, _one_format(name, files), _partitions(name, unique), name, len(files), single)
+
+
+def _files_of(item: str) -> list[tuple[Path, dict[str, str | None]]]:
+    path = Path(item)
+    if path.is_dir():
+        found = [(root / rel, _hive(rel)) for root, rel in _walk(path)]
+        if not found:
+            skipped = [entry.name for entry in path.iterdir() if _hidden(entry.name)]
+            hint = f" (skipped as hidden, as Spark does: {', '.join(sorted(skipped)[:NAMED_FILES])})" if skipped else ""
+            raise SkewcheckInputError(f"{item}: a directory that holds no data files{hint}")
+        return found
+    if path.is_file() or not GLOB_CHARACTERS.search(item):
+        if os.path.lexists(path) and not path.exists():
+            raise SkewcheckInputError(f"{item}: a broken symlink (its target {os.readlink(path)!r} does not exist)")
+        if not path.exists():
+            raise SkewcheckInputError(f"{item}: no such file")
+        return [(path, {})]
+    base, pattern = _split_glob(item)
+    found = (
+        [(base / rel, _hive(rel)) for _, rel in _walk(base) if _matches(rel.parts, pattern)] if base.is_dir() else []
+    )
+    if not found:
+        raise SkewcheckInputError(f"{item}: the pattern matches no data files")
+    return found
+
+
+def _walk(root: Path) -> list[tuple[Path, Path]]:
+    """(root, relative path) of every visible file under `root`, sorted; symlinks followed, a loop refused."""
+    files: list[Path] = []
+    visited: dict[tuple[int, int], Path] = {}
+
+    def refuse(error: OSError) -> None:
+        raise SkewcheckInputError(f"{error.filename}: cannot list it ({error.strerror})")
+
+    for current, dirs, names in os.walk(root, onerror=refuse, followlinks=True):
+        here = Path(current)
+        status = here.stat()
+        first = visited.setdefault((status.st_dev, status.st_ino), here)
+        if first != here:
+            raise SkewcheckInputError(
+                f"{here}: a symlink loop (it leads back to {first}); remove the link or pass the files themselves"
+            )
+        dirs[:] = sorted(d for d in dirs if not _hidden(d))
+        files += (here / name for name in sorted(names) if not _hidden(name))
+    return [(root, path.relative_to(root)) for path in files]
+
+
+def _hidden(name: str) -> bool:
+    """Spark's rule (HadoopFSUtils.shouldFilterOutPathName) for names that hold no data."""
+    return (name.startswith("_") and "=" not in name) or name.startswith(".") or name.endswith("._COPYING_")
+
+
+def _split_glob(pattern: str) -> tuple[Path, tuple[str, ...]]:
+    """The directory before the first wildcard, and the pattern's parts after it."""
+    parts = Path(pattern).parts
+    first = next(i for i, part in enumerate(parts) if GLOB_CHARACTERS.search(part))
+    return Path(*parts[:first]) if first else Path("."), parts[first:]
+
+
+def _matches(parts: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
+    """Whether path parts match glob parts, ``**`` standing for any number of directories."""
+    if not pattern:
+        return not parts
+    if pattern[0] == "**":
+        return any(_matches(parts[i:], pattern[1:]) for i in range(len(parts) + 1))
+    return bool(parts) and fnmatch.fnmatchcase(parts[0], pattern[0]) and _matches(parts[1:], pattern[1:])
+
+
+def _hive(relative: Path) -> dict[str, str | None]:
+    """The partition keys and values of the directories between a dataset's root and a file."""
+    pairs = (part.split("=", 1) for part in relative.parts[:-1] if "=" in part)
+    return {unquote(key): None if value == HIVE_NULL else unquote(value) for key, value in pairs}
+
+
+def file_format(path: Path) -> tuple[str, bool]:
+    """(format, gzip-compressed) of a file, from how its name ends."""
+    name = path.name.lower()
+    for suffix in sorted(SUFFIXES, key=len, reverse=True):
+        if name.endswith(suffix):
+            return SUFFIXES[suffix]
+    known = ", ".join(SUFFIXES)
+    raise SkewcheckInputError(f"{path}: unknown file type {path.suffix or '(none)'!r}; expected one of {known}")
+
+
+def _one_format(label: str, files: tuple[Path, ...]) -> str:
+    formats: dict[str, Path] = {}
+    for path in files:
+        formats.setdefault(file_format(path)[0], path)
+    if len(formats) > 1:
+        (one, first), (other, second) = list(formats.items())[:2]
+        raise SkewcheckInputError(
+            f"{label}: mixes formats ({first} is {one}, {second} is {other}); a dataset holds files of one format"
+        )
+    return next(iter(formats))
+
+
+def _partitions(label: str, found: list[tuple[Path, dict[str, str | None]]]) -> pl.DataFrame:
+    """One row per file, one typed column per partition key; every file must have the same keys."""
+    first_path, first = found[0]
+    for path, parts in found:
+        if list(parts) != list(first):
+            raise SkewcheckInputError(
+                f"{label}: {path} is partitioned by ({', '.join(parts) or 'nothing'}) but {first_path} by "
+                f"({', '.join(first) or 'nothing'}); put every file at the same depth of key=value directories"
+            )
+    return pl.DataFrame({key: _typed([parts[key] for _, parts in found]) for key in first})
+
+
+def _typed(values: list[str | None]) -> pl.Series:
+    """Partition values typed as polars and Spark infer them: integer, float, date, datetime, else text."""
+    text = pl.Series(values, dtype=pl.String)
+    for parse in (
+        lambda s: s.cast(pl.Int64),
+        lambda s: s.cast(pl.Float64),
+        lambda s: s.str.to_date("%Y-%m-%d"),
+        lambda s: s.str.to_datetime(time_unit="us"),
+    ):
+        try:
+            return parse(text)
+        except pl.exceptions.PolarsError:
+            continue
+    return text
+
+
+def parse_where(where: Any, parameter: str) -> pl.Expr | str:
+    """Check a `where` filter: a polars expression, or SQL text that must parse as one expression."""
+    if isinstance(where, pl.Expr):
+        return where
+    if not isinstance(where, str) or not where.strip():
+        raise SkewcheckInputError(
+            f"`{parameter}` must be SQL text such as \"date >= '2026-11-01'\" or a polars expression, got {where!r}"
+        )
+    try:
+        pl.sql_expr(where)
+    except pl.exceptions.PolarsError as exc:
+        raise SkewcheckInputError(f"`{parameter}` {where!r} is not a SQL condition ({_first_line(exc)})") from None
+    return where
+
+
+def apply_where(frame: pl.LazyFrame, where: pl.Expr | str) -> pl.LazyFrame:
+    """The rows of `frame` where the condition holds. SQL text goes through polars' SQL engine, which
+    compares a date or datetime column with a text literal such as '2026-11-01' (pl.sql_expr does not)."""
+    if isinstance(where, str):
+        return frame.sql(f"SELECT * FROM self WHERE {where}")
+    return frame.filter(where)
+
+
+def where_columns(where: pl.Expr | str) -> set[str]:
+    """The columns a condition reads."""
+    return set((pl.sql_expr(where) if isinstance(where, str) else where).meta.root_names())
+
+
+def select_partitions(dataset: Dataset, where: pl.Expr | str, parameter: str) -> Dataset:
+    """Keep the files whose partition values satisfy `where`, when it names partition columns only."""
+    names = where_columns(where)
+    if not names or not names <= set(dataset.partitions.columns):
+        return dataset
+    table = dataset.partitions.with_row_index("__file")
+    try:
+        kept = apply_where(table.lazy(), where).select("__file").collect().to_series().to_list()
+    except pl.exceptions.PolarsError as exc:
+        raise SkewcheckInputError(
+            f"{dataset.label}: `{parameter}` {where_text(where)!r} fails on the partition columns "
+            f"({', '.join(f'{n} {t}' for n, t in dataset.partitions.schema.items())}): {_first_line(exc)}"
+        ) from None
+    if not kept:
+        raise SkewcheckInputError(f"{dataset.label}: no partition where {where_text(where)} (`{parameter}`)")
+    return replace(dataset, files=tuple(dataset.files[i] for i in kept), partitions=table[kept].drop("__file"))
+
+
+def where_text(where: pl.Expr | str) -> str:
+    return where if isinstance(where, str) else str(where)
+
+
+def check_schemas(dataset: Dataset) -> pl.Schema:
+    """The schema every parquet file of `dataset` shares, read from the footers; refuse any disagreement."""
+    first_path, first = dataset.files[0], None
+    for path in dataset.files:
+        schema = parquet_schema(path)
+        if first is None:
+            first = schema
+            continue
+        compare_schemas(dataset.label, first_path, first, path, schema)
+    return first
+
+
+def parquet_schema(path: Path) -> pl.Schema:
+    """A parquet file's schema from its footer, or an error naming the file."""
+    try:
+        if path.stat().st_size == 0:
+            raise SkewcheckInputError(f"{path}: is empty (0 bytes), not a parquet file")
+        return pl.Schema(pl.read_parquet_schema(path))
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise SkewcheckInputError(f"{path}: cannot read it as parquet ({_first_line(exc)})") from None
+
+
+def compare_schemas(
+    label: str, first_path: Path, first: pl.Schema, path: Path, schema: pl.Schema, *, relaxed: bool = False
+) -> None:
+    """Refuse a column missing in one file or of another type: name both files, the column and both types.
+
+    `relaxed` (for text files, whose types are inferred) lets numbers of two types, or a column
+    without values (Null), pass: they concatenate to their common type."""
+    for name, dtype in first.items():
+        if name not in schema:
+            raise SkewcheckInputError(
+                f"{label}: column {name!r} is in {first_path} but not in {path}; every file must have the same columns"
+            )
+        other = schema[name]
+        if other != dtype and not (
+            relaxed and (pl.Null in (dtype, other) or dtype.is_numeric() == other.is_numeric() is True)
+        ):
+            raise SkewcheckInputError(
+                f"{label}: column {name!r} is {dtype} in {first_path} but {other} in {path}; "
+                "write every file with one type"
+            )
+    for name in schema:
+        if name not in first:
+            raise SkewcheckInputError(
+                f"{label}: column {name!r} is in {path} but not in {first_path}; every file must have the same columns"
+            )
+
+
+def check_gzip(path: Path) -> None:
+    """Refuse a file named .gz that does not start as gzip data does."""
+    with open(path, "rb") as handle:
+        if handle.read(2) != GZIP_MAGIC:
+            raise SkewcheckInputError(
+                f"{path}: named .gz but not gzip data; rename it without .gz if it is not compressed"
+            )
+
+
+def _name(items: list[Any]) -> str:
+    """The input as given: a path, or the first few of a list."""
+    named = ", ".join(map(str, items[:NAMED_FILES]))
+    return named + (f" and {len(items) - NAMED_FILES} more" if len(items) > NAMED_FILES else "")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
