@@ -103,11 +103,9 @@ def _files_of(item: str) -> list[tuple[Path, dict[str, str | None]]]:
             raise SkewcheckInputError(f"{item}: a directory that holds no data files{hint}")
         return found
     if path.is_file() or not GLOB_CHARACTERS.search(item):
-        if os.path.lexists(path) and not path.exists():
-            raise SkewcheckInputError(f"{item}: a broken symlink (its target {os.readlink(path)!r} does not exist)")
-        if not path.exists():
+        if not os.path.lexists(path):
             raise SkewcheckInputError(f"{item}: no such file")
-        return [(path, {})]
+        return [(_existing(path), {})]
     base, pattern = _split_glob(item)
     found = (
         [(base / rel, _hive(rel)) for _, rel in _walk(base) if _matches(rel.parts, pattern)] if base.is_dir() else []
@@ -134,8 +132,15 @@ def _walk(root: Path) -> list[tuple[Path, Path]]:
                 f"{here}: a symlink loop (it leads back to {first}); remove the link or pass the files themselves"
             )
         dirs[:] = sorted(d for d in dirs if not _hidden(d))
-        files += (here / name for name in sorted(names) if not _hidden(name))
+        files += (_existing(here / name) for name in sorted(names) if not _hidden(name))
     return [(root, path.relative_to(root)) for path in files]
+
+
+def _existing(path: Path) -> Path:
+    """The path, or an error when it is a broken symlink."""
+    if not path.exists():
+        raise SkewcheckInputError(f"{path}: a broken symlink (its target {os.readlink(path)!r} does not exist)")
+    return path
 
 
 def _hidden(name: str) -> bool:

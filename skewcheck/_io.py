@@ -11,6 +11,7 @@ Every problem is raised as `SkewcheckInputError`; this module never prints or ex
 from __future__ import annotations
 
 import csv
+import fnmatch
 import gzip
 import os
 import secrets
@@ -323,15 +324,21 @@ def check_report_paths(reports: Mapping[str, str | os.PathLike | None], inputs: 
 
     `reports` maps how each report is asked for (e.g. "--json") to its path; None is skipped and
     "-" (standard output) takes one report. Raises SkewcheckInputError before anything is read or written.
+    A glob input refuses the paths it matches.
     """
-    sources = [Path(data) for data in inputs if isinstance(data, (str, os.PathLike))]
+    paths = [item for data in inputs for item in (data if isinstance(data, (list, tuple)) else [data])]
+    sources = [Path(data) for data in paths if isinstance(data, (str, os.PathLike))]
     seen: dict[str, str] = {}
     for name, path in reports.items():
         if path is None:
             continue
         target = "-" if str(path) == "-" else os.path.realpath(path)
         for source in sources if target != "-" else ():
-            if _same_file(target, source) or (source.is_dir() and Path(target).is_relative_to(source.resolve())):
+            if (
+                _same_file(target, source)
+                or (source.is_dir() and Path(target).is_relative_to(source.resolve()))
+                or (not source.exists() and fnmatch.fnmatchcase(target, os.path.abspath(source)))
+            ):
                 raise SkewcheckInputError(
                     f"{name} {str(path)!r} is the input {str(source)!r}: writing the report there would destroy it; "
                     "choose another path"
