@@ -13,6 +13,7 @@ from ._version import __version__
 
 EXIT_OK, EXIT_SKEW, EXIT_INPUT = 0, 1, 2
 INPUT_FORMS = "a .parquet, .csv, .ndjson (or .csv.gz, .ndjson.gz) file, a directory of them, or a quoted glob"
+WHERE_HELP = "a SQL condition, e.g. \"date >= '2026-11-01'\": %s; on partition columns it skips the other files"
 SUMMARY_WIDTH = 140
 
 
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cmp.add_argument("offline", help=f"offline features: {INPUT_FORMS}")
     cmp.add_argument("online", help=f"online (served) features: {INPUT_FORMS}")
-    _where_option(cmp, "compare only the rows where it holds, on both sides")
+    cmp.add_argument("--where", metavar="SQL", help=WHERE_HELP % "compare only the rows where it holds, on both sides")
     cmp.add_argument("--where-offline", metavar="SQL", help="a condition for OFFLINE only, instead of --where")
     cmp.add_argument("--where-online", metavar="SQL", help="a condition for ONLINE only, instead of --where")
     cmp.add_argument(
@@ -108,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         "join honours --ttl, so such values differ from the correct one (null) and do fail.",
     )
     pit.add_argument("training", help=f"the training set: {INPUT_FORMS}")
-    _where_option(pit, "audit only the training rows where it holds")
+    pit.add_argument("--where", metavar="SQL", help=WHERE_HELP % "audit only the training rows where it holds")
     pit.add_argument("--event-time", required=True, metavar="COL", help="the prediction moment of each row")
     pit.add_argument(
         "--feature-time",
@@ -146,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         "it later without the training data, or merge the profiles of partitions. Exit 0; 2: usage or input error.",
     )
     prof.add_argument("data", help=f"the data to profile: {INPUT_FORMS}")
-    _where_option(prof, "profile only the rows where it holds")
+    prof.add_argument("--where", metavar="SQL", help=WHERE_HELP % "profile only the rows where it holds")
     prof.add_argument(
         "--out", required=True, metavar="PATH", help="where to write the profile (JSON; - for standard output)"
     )
@@ -202,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     logged.add_argument("repo", help="the feature repository (the folder of feature_store.yaml)")
     logged.add_argument("logs", nargs="+", help="served-feature log: parquet files, directories or quoted globs")
-    _where_option(logged, "compare only the logged requests where it holds, e.g. \"__log_date = '2026-11-30'\"")
+    logged.add_argument("--where", metavar="SQL", help=WHERE_HELP % "compare only the logged requests where it holds")
     logged.add_argument("--feature-service", required=True, metavar="NAME", help="the feature service that was logged")
     _report_options(logged)
 
@@ -216,14 +217,6 @@ def build_parser() -> argparse.ArgumentParser:
     trend.add_argument("reports", nargs="+", help="JSON reports written by compare or compare-logged --json")
     trend.add_argument("--html", metavar="PATH", help="write the table and plots here")
     return parser
-
-
-def _where_option(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument(
-        "--where",
-        metavar="SQL",
-        help=f"a SQL condition, e.g. \"date >= '2026-11-01'\": {what}; on partition columns it skips the other files",
-    )
 
 
 def _report_options(parser: argparse.ArgumentParser) -> None:
@@ -284,9 +277,7 @@ def _compare(args: argparse.Namespace) -> int:
             tests=args.test,
             fail_on=args.fail_on,
             progress=False if (args.no_progress or args.quiet) else None,
-            where=args.where,
-            where_offline=args.where_offline,
-            where_online=args.where_online,
+            **{name: getattr(args, name) for name in ("where", "where_offline", "where_online")},
             **options,
         )
     _write_reports(report, reports)
@@ -359,9 +350,8 @@ def _feast(args: argparse.Namespace) -> int:
         return EXIT_OK
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkewcheckWarning)
-        report = adapter.compare_logged(
-            adapter.open_store(args.repo), args.logs, feature_service=args.feature_service, where=args.where
-        )
+        store = adapter.open_store(args.repo)
+        report = adapter.compare_logged(store, args.logs, feature_service=args.feature_service, where=args.where)
     _write_reports(report, reports)
     if not (args.quiet or _to_stdout(reports)):
         _print_report(report)

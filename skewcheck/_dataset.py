@@ -53,12 +53,16 @@ class Dataset:
     """The files an input names, after `where` selected partitions: one format, one set of partition keys.
 
     `partitions` holds one row per file (in the order of `files`), a column per partition key,
-    typed; it has no columns when the files are not partitioned.
+    typed; it has no columns when the files are not partitioned. `lacking` holds, per file, the
+    keys of other files' directories that its own path lacks (null in `partitions`): allowed
+    only for columns the files hold (see `check_partition_keys`), as in a served-feature log
+    where Feast writes flat files and ``skewcheck feast serve`` writes ``__log_date=`` folders.
     """
 
     files: tuple[Path, ...]
     format: str
     partitions: pl.DataFrame
+    lacking: tuple[frozenset[str], ...]
     name: str  # the path, directory, glob or list as given
     found: int  # files found before `where` selected partitions
     single: bool = False  # one file, named as it is
@@ -90,7 +94,10 @@ def find(data: str | os.PathLike | Sequence[str | os.PathLike]) -> Dataset:
     name = _name(items)
     files = tuple(path for path, _ in unique)
     single = len(items) == 1 and len(files) == 1 and Path(items[0]).is_file()
-    return Dataset(files, _one_format(name, files), _partitions(name, unique), name, len(files), single)
+    keys = list(dict.fromkeys(key for _, parts in unique for key in parts))
+    table = pl.DataFrame({key: _typed([parts.get(key) for _, parts in unique]) for key in keys})
+    lacking = tuple(frozenset(keys) - set(parts) for _, parts in unique)
+    return Dataset(files, _one_format(name, files), table, lacking, name, len(files), single)
 
 
 def _files_of(item: str) -> list[tuple[Path, dict[str, str | None]]]:
@@ -192,16 +199,15 @@ def _one_format(label: str, files: tuple[Path, ...]) -> str:
     return next(iter(formats))
 
 
-def _partitions(label: str, found: list[tuple[Path, dict[str, str | None]]]) -> pl.DataFrame:
-    """One row per file, one typed column per partition key; every file must have the same keys."""
-    first_path, first = found[0]
-    for path, parts in found:
-        if list(parts) != list(first):
+def check_partition_keys(dataset: Dataset, columns: Sequence[str]) -> None:
+    """Refuse files whose directories name other partition keys, unless the files hold those columns."""
+    for row, lacking in enumerate(dataset.lacking):
+        for key in sorted(lacking - set(columns)):
+            other = next(i for i, keys in enumerate(dataset.lacking) if key not in keys)
             raise SkewcheckInputError(
-                f"{label}: {path} is partitioned by ({', '.join(parts) or 'nothing'}) but {first_path} by "
-                f"({', '.join(first) or 'nothing'}); put every file at the same depth of key=value directories"
+                f"{dataset.label}: {dataset.files[other]} is partitioned by {key!r} but {dataset.files[row]} is "
+                "not; put every file at the same depth of key=value directories"
             )
-    return pl.DataFrame({key: _typed([parts[key] for _, parts in found]) for key in first})
 
 
 def _typed(values: list[str | None]) -> pl.Series:
@@ -254,8 +260,10 @@ def select_partitions(dataset: Dataset, where: pl.Expr | str, parameter: str) ->
     if not names or not names <= set(dataset.partitions.columns):
         return dataset
     table = dataset.partitions.with_row_index("__file")
+    undecided = {i for i, lacking in enumerate(dataset.lacking) if lacking & names}  # the rows will decide
     try:
         kept = apply_where(table.lazy(), where).select("__file").collect().to_series().to_list()
+        kept = sorted(set(kept) | undecided)
     except pl.exceptions.PolarsError as exc:
         raise SkewcheckInputError(
             f"{dataset.label}: `{parameter}` {where_text(where)!r} fails on the partition columns "
@@ -263,7 +271,12 @@ def select_partitions(dataset: Dataset, where: pl.Expr | str, parameter: str) ->
         ) from None
     if not kept:
         raise SkewcheckInputError(f"{dataset.label}: no partition where {where_text(where)} (`{parameter}`)")
-    return replace(dataset, files=tuple(dataset.files[i] for i in kept), partitions=table[kept].drop("__file"))
+    return replace(
+        dataset,
+        files=tuple(dataset.files[i] for i in kept),
+        partitions=table[kept].drop("__file"),
+        lacking=tuple(dataset.lacking[i] for i in kept),
+    )
 
 
 def where_text(where: pl.Expr | str) -> str:

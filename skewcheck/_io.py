@@ -27,6 +27,7 @@ from ._dataset import (
     Dataset,
     apply_where,
     check_gzip,
+    check_partition_keys,
     check_schemas,
     compare_schemas,
     file_format,
@@ -104,6 +105,8 @@ def load(data: Any, *, role: str, where: Any = None, where_parameter: str = "whe
         if condition is not None:
             dataset = select_partitions(dataset, condition, where_parameter)
         file_schema = check_schemas(dataset) if dataset.format == "parquet" else None
+        if file_schema is not None:
+            check_partition_keys(dataset, file_schema.names())
         frame, kind, label, files = _scan(dataset, file_schema), dataset.format, dataset.label, dataset.files
         if condition is not None and _decided_by_partitions(condition, dataset, file_schema):
             condition = None  # every row of the files left satisfies it: the count stays a metadata read
@@ -210,6 +213,7 @@ def _scan(dataset: Dataset, file_schema: pl.Schema | None) -> pl.LazyFrame:
     if file_schema is not None:
         return _scan_parquet(dataset, file_schema)
     frames = [_read_text(path, dataset.format) for path in dataset.files]
+    check_partition_keys(dataset, frames[0].columns)
     frames = [frame.with_columns(_partition_values(dataset, i, frame.columns)) for i, frame in enumerate(frames)]
     return _concat_text(dataset, frames).lazy()
 

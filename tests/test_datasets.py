@@ -227,6 +227,19 @@ def test_files_whose_schemas_disagree_are_named_with_the_column_and_both_types(t
     assert f"column 'extra' is in {odd} but not in {first}" in error_of(lambda: load(tmp_path / "log", role="x"))
 
 
+def test_a_flat_file_beside_partitions_is_read_when_it_holds_the_partition_column(tmp_path):
+    """Feast writes a served-feature log flat; `skewcheck feast serve` writes __log_date= folders."""
+    log = tmp_path / "log"
+    for day in DAYS[:2]:
+        (log / f"date={day}").mkdir(parents=True)
+        day_frame(day).with_columns(date=pl.lit(day)).write_parquet(log / f"date={day}" / "part-0.parquet")
+    day_frame(DAYS[2]).with_columns(date=pl.lit(DAYS[2])).write_parquet(log / "flat.parquet")
+    assert load(log, role="online").rows == 150
+    picked = load(log, role="online", where="date = '2026-11-30'")  # the flat file is opened: its rows decide
+    assert picked.rows == 50 and [p.name for p in picked.files] == ["flat.parquet"]
+    assert load(log, role="online", where="date = '2026-11-28'").rows == 50
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [
@@ -254,7 +267,7 @@ def test_files_whose_schemas_disagree_are_named_with_the_column_and_both_types(t
                 day_frame(DAYS[0]).write_parquet(d / "date=1" / "a.parquet"),
                 day_frame(DAYS[0]).write_parquet(d / "b.parquet"),
             ),
-            "is partitioned by (date) but",
+            "is partitioned by 'date' but",
         ),
         (lambda d: (d.mkdir(), (d / "a.parquet").touch()), "a.parquet: is empty (0 bytes), not a parquet file"),
         (lambda d: (d.mkdir(), (d / "a.csv.gz").write_text("id\n1\n")), "a.csv.gz: named .gz but not gzip data"),
