@@ -144,9 +144,11 @@ def _walk(root: Path) -> list[tuple[Path, Path]]:
 
 
 def _existing(path: Path) -> Path:
-    """The path, or an error when it is a broken symlink."""
+    """The path of a regular file (or a link to one), or an error: a broken symlink, a FIFO, a device."""
     if not path.exists():
         raise SkewcheckInputError(f"{path}: a broken symlink (its target {os.readlink(path)!r} does not exist)")
+    if not path.is_file():
+        raise SkewcheckInputError(f"{path}: not a regular file (a FIFO, socket or device); pass a file")
     return path
 
 
@@ -237,7 +239,7 @@ def parse_where(where: Any, parameter: str) -> pl.Expr | str:
     try:
         pl.sql_expr(where)
     except pl.exceptions.PolarsError as exc:
-        raise SkewcheckInputError(f"`{parameter}` {where!r} is not a SQL condition ({_first_line(exc)})") from None
+        raise SkewcheckInputError(f"`{parameter}` {where!r} is not a SQL condition ({first_line(exc)})") from None
     return where
 
 
@@ -267,7 +269,7 @@ def select_partitions(dataset: Dataset, where: pl.Expr | str, parameter: str) ->
     except pl.exceptions.PolarsError as exc:
         raise SkewcheckInputError(
             f"{dataset.label}: `{parameter}` {where_text(where)!r} fails on the partition columns "
-            f"({', '.join(f'{n} {t}' for n, t in dataset.partitions.schema.items())}): {_first_line(exc)}"
+            f"({', '.join(f'{n} {t}' for n, t in dataset.partitions.schema.items())}): {first_line(exc)}"
         ) from None
     if not kept:
         raise SkewcheckInputError(f"{dataset.label}: no partition where {where_text(where)} (`{parameter}`)")
@@ -300,9 +302,10 @@ def parquet_schema(path: Path) -> pl.Schema:
     try:
         if path.stat().st_size == 0:
             raise SkewcheckInputError(f"{path}: is empty (0 bytes), not a parquet file")
-        return pl.Schema(pl.read_parquet_schema(path))
+        with open(path, "rb") as handle:  # a handle: a name with * or [ in it is not a glob
+            return pl.Schema(pl.read_parquet_schema(handle))
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise SkewcheckInputError(f"{path}: cannot read it as parquet ({_first_line(exc)})") from None
+        raise SkewcheckInputError(f"{path}: cannot read it as parquet ({first_line(exc)})") from None
 
 
 def compare_schemas(
@@ -347,6 +350,8 @@ def _name(items: list[Any]) -> str:
     return named + (f" and {len(items) - NAMED_FILES} more" if len(items) > NAMED_FILES else "")
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's text, for a one-line message; its backquotes become quotes, since
+    `SkewcheckInputError` reads backquoted words as parameter names."""
     text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
+    return text.splitlines()[0].replace("`", "'")

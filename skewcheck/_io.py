@@ -32,6 +32,7 @@ from ._dataset import (
     compare_schemas,
     file_format,
     find,
+    first_line,
     is_paths,
     parse_where,
     select_partitions,
@@ -118,14 +119,14 @@ def load(data: Any, *, role: str, where: Any = None, where_parameter: str = "whe
     try:
         schema = frame.collect_schema()
     except (pl.exceptions.PolarsError, OSError) as exc:  # OSError: a lazy scan of a missing or unreadable file
-        raise SkewcheckInputError(f"{label}: cannot read it ({_first_line(exc)})") from None
+        raise SkewcheckInputError(f"{label}: cannot read it ({first_line(exc)})") from None
     if condition is not None:
         frame = _filtered(frame, schema, condition, label, where_parameter)
         label += f" where {where_text(condition)}"
     try:
         rows = frame.select(pl.len()).collect().item()
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise SkewcheckInputError(f"{label}: cannot read it ({_first_line(exc)})") from None
+        raise SkewcheckInputError(f"{label}: cannot read it ({first_line(exc)})") from None
     if not schema.names():
         raise SkewcheckInputError(f"{label}: has no columns")
     if rows == 0:
@@ -160,7 +161,7 @@ def _filtered(frame: pl.LazyFrame, schema: pl.Schema, condition: pl.Expr | str, 
     try:
         frame.collect_schema()
     except pl.exceptions.PolarsError as exc:
-        raise SkewcheckInputError(f"{label}: `{parameter}` {where_text(condition)!r}: {_first_line(exc)}") from None
+        raise SkewcheckInputError(f"{label}: `{parameter}` {where_text(condition)!r}: {first_line(exc)}") from None
     return frame
 
 
@@ -257,11 +258,13 @@ def _read_text(path: Path, kind: str) -> pl.DataFrame:
     try:
         if kind == "csv":
             _refuse_repeated_header(path, compressed)
-            return pl.read_csv(path, try_parse_dates=True, infer_schema_length=CSV_INFER_ROWS)
-        return pl.read_ndjson(path)
+        with open(path, "rb") as handle:  # a handle: a name with * or [ in it is not a glob; polars un-gzips
+            if kind == "csv":
+                return pl.read_csv(handle, try_parse_dates=True, infer_schema_length=CSV_INFER_ROWS)
+            return pl.read_ndjson(handle)
     except (pl.exceptions.PolarsError, OSError, ValueError, EOFError) as exc:
         kind_name = f"{kind}.gz" if compressed else path.suffix.lower()[1:]
-        raise SkewcheckInputError(f"{path}: cannot read it as {kind_name} ({_first_line(exc)})") from None
+        raise SkewcheckInputError(f"{path}: cannot read it as {kind_name} ({first_line(exc)})") from None
 
 
 def _concat_text(dataset: Dataset, frames: list[pl.DataFrame]) -> pl.DataFrame:
@@ -298,7 +301,7 @@ def _from_object(data: Any, role: str) -> pl.LazyFrame:
         if module == "pyarrow" and hasattr(data, "schema") and hasattr(data, "columns"):
             return pl.from_arrow(data).lazy()
     except (pl.exceptions.PolarsError, TypeError, ValueError) as exc:
-        raise SkewcheckInputError(f"{role}: cannot convert the {type(data).__name__} ({_first_line(exc)})") from None
+        raise SkewcheckInputError(f"{role}: cannot convert the {type(data).__name__} ({first_line(exc)})") from None
     raise SkewcheckInputError(
         f"{role}: expected a file path or a polars/pandas/pyarrow table, got {module} {type(data).__name__}"
         + (
@@ -316,11 +319,6 @@ def _normalise(frame: pl.LazyFrame, schema: pl.Schema) -> tuple[pl.LazyFrame, pl
         return frame, schema
     frame = frame.with_columns(pl.col(to_string).cast(pl.String))
     return frame, frame.collect_schema()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
 
 
 def check_report_paths(reports: Mapping[str, str | os.PathLike | None], inputs: Iterable[Any]) -> None:
