@@ -44,6 +44,8 @@ SUFFIXES = {
 GLOB_CHARACTERS = re.compile(r"[*?\[]")
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"  # how Hive and Spark write a null partition value
 GZIP_MAGIC = b"\x1f\x8b"
+# A label as `Dataset.label` and `load` write it: the name, the file count, the filter.
+LABEL = re.compile(r"^(?P<name>.*?)(?: \([\d,]+ (?:of [\d,]+ )?\w+ files?\))?(?: where .*)?$")
 # Files named in a message before "and N more".
 NAMED_FILES = 3
 
@@ -74,6 +76,12 @@ class Dataset:
             return self.name
         count = f"{len(self.files):,} of {self.found:,}" if len(self.files) < self.found else f"{self.found:,}"
         return f"{self.name} ({count} {self.format} file{'s' * (self.found != 1)})"
+
+
+def named_in(label: str) -> str:
+    """The path a label names (for a report refusing to overwrite its input): the label without its
+    file count and filter."""
+    return LABEL.match(label).group("name")
 
 
 def is_paths(data: Any) -> bool:

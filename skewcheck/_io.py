@@ -34,6 +34,7 @@ from ._dataset import (
     find,
     first_line,
     is_paths,
+    named_in,
     parse_where,
     select_partitions,
     where_columns,
@@ -329,6 +330,7 @@ def check_report_paths(reports: Mapping[str, str | os.PathLike | None], inputs: 
     A glob input refuses the paths it matches.
     """
     paths = [item for data in inputs for item in (data if isinstance(data, (list, tuple)) else [data])]
+    paths += [named_in(path) for path in paths if isinstance(path, str) and named_in(path) != path]  # labels
     sources = [Path(data) for data in paths if isinstance(data, (str, os.PathLike))]
     seen: dict[str, str] = {}
     for name, path in reports.items():

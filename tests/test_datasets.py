@@ -422,3 +422,10 @@ def test_names_with_glob_characters_are_files_not_patterns(tmp_path):
             text = day_frame(DAYS[0]).write_csv().encode()
             path.write_bytes(gzip.compress(text) if name.endswith(".gz") else text)
         assert load(path, role="online").rows == ROWS_PER_DAY
+
+
+def test_a_report_is_not_written_into_a_dataset_it_read(hive):
+    report = skewcheck.compare(hive, hive, keys="id", where="date = '2026-11-29'")
+    for write in (report.to_json, report.to_html):
+        assert "is the input" in error_of(lambda: write(hive / "report.json"))
+    assert not (hive / "report.json").exists()
