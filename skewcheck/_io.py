@@ -59,7 +59,8 @@ class Source:
 
     `files` are the data files it reads (empty for an in-memory frame), after `where` selected
     partitions; `format` is "parquet", "csv" or "ndjson" for files (text files are parsed at
-    load), "frame" for an in-memory table, or "lazy" for a polars LazyFrame given as it is.
+    load), "frame" for an in-memory table, or "lazy" for a polars LazyFrame given as it is. An
+    engine that reads the files itself gets them, with the same columns and rows, from `file_frames`.
     """
 
     frame: pl.LazyFrame
@@ -68,6 +69,8 @@ class Source:
     label: str
     files: tuple[Path, ...] = ()
     format: str = "frame"
+    partitions: pl.DataFrame | None = None  # per file of `files`, the partition values `frame` adds
+    where: pl.Expr | str | None = None  # the row filter in `frame` (None when the partitions decided it)
 
     def column_list(self) -> str:
         """The column names, for error messages."""
@@ -102,6 +105,7 @@ def load(data: Any, *, role: str, where: Any = None, where_parameter: str = "whe
     """
     condition = parse_where(where, where_parameter) if where is not None else None
     files: tuple[Path, ...] = ()
+    partitions = None
     if is_paths(data):
         dataset = find(data)
         if condition is not None:
@@ -109,7 +113,8 @@ def load(data: Any, *, role: str, where: Any = None, where_parameter: str = "whe
         file_schema = check_schemas(dataset) if dataset.format == "parquet" else None
         if file_schema is not None:
             check_partition_keys(dataset, file_schema.names())
-        frame, kind, label, files = _scan(dataset, file_schema), dataset.format, dataset.label, dataset.files
+        frame, partitions = _scan(dataset, file_schema)
+        kind, label, files = dataset.format, dataset.label, dataset.files
         if condition is not None and _decided_by_partitions(condition, dataset, file_schema):
             condition = None  # every row of the files left satisfies it: the count stays a metadata read
             label += f" where {where_text(where)}"
@@ -139,7 +144,7 @@ def load(data: Any, *, role: str, where: Any = None, where_parameter: str = "whe
             "convert it to numbers, text or timestamps"
         )
     frame, schema = _normalise(frame, schema)
-    return Source(frame=frame, schema=schema, rows=rows, label=label, files=files, format=kind)
+    return Source(frame, schema, rows, label, files, kind, partitions, condition)
 
 
 def _decided_by_partitions(condition: pl.Expr | str, dataset: Dataset, file_schema: pl.Schema | None) -> bool:
@@ -210,43 +215,57 @@ def _parquet_column_bytes(files: Iterable[Path]) -> dict[str | None, int]:
     return sizes
 
 
-def _scan(dataset: Dataset, file_schema: pl.Schema | None) -> pl.LazyFrame:
-    """One lazy frame over the files, with the partition columns the files do not hold."""
+def _scan(dataset: Dataset, file_schema: pl.Schema | None) -> tuple[pl.LazyFrame, pl.DataFrame | None]:
+    """One lazy frame over the files, with the partition columns the files do not hold (and, for parquet,
+    those values per file)."""
     if file_schema is not None:
         return _scan_parquet(dataset, file_schema)
     frames = [_read_text(path, dataset.format) for path in dataset.files]
     check_partition_keys(dataset, frames[0].columns)
-    frames = [frame.with_columns(_partition_values(dataset, i, frame.columns)) for i, frame in enumerate(frames)]
-    return _concat_text(dataset, frames).lazy()
+    added = dataset.partitions.select(c for c in dataset.partitions.columns if c not in frames[0].columns)
+    frames = [frame.with_columns(_literals(added, i)) for i, frame in enumerate(frames)]
+    return _concat_text(dataset, frames).lazy(), None
 
 
-def _scan_parquet(dataset: Dataset, schema: pl.Schema) -> pl.LazyFrame:
-    """The files in one scan; with partition columns to add, one scan per partition (its values as literals)."""
-
-    def scan(files: Sequence[Path]) -> pl.LazyFrame:
-        return pl.scan_parquet(list(files), hive_partitioning=False, glob=False)
-
-    added = [name for name in dataset.partitions.columns if name not in schema]
-    if not added:
-        return scan(dataset.files)
-    groups = dataset.partitions.select(added).with_row_index("__file").group_by(added, maintain_order=True)
-    return pl.concat(
-        [
-            scan([dataset.files[i] for i in rows]).with_columns(_partition_values(dataset, rows[0], schema.names()))
-            for rows in groups.agg(pl.col("__file"))["__file"].to_list()
-        ],
-        how="vertical",
-    )
-
-
-def _partition_values(dataset: Dataset, row: int, columns: Sequence[str]) -> list[pl.Expr]:
-    """The partition values of one file as literal columns, but for those the file holds itself."""
-    partitions = dataset.partitions
-    return [
-        pl.lit(partitions[name][row], dtype=partitions.schema[name]).alias(name)
-        for name in partitions.columns
-        if name not in columns
+def _scan_parquet(dataset: Dataset, schema: pl.Schema) -> tuple[pl.LazyFrame, pl.DataFrame]:
+    """The files in one scan; with partition columns to add, one scan per partition (its values as literals).
+    Also the values added: one row per file, the partition columns the files do not hold."""
+    added = dataset.partitions.select(c for c in dataset.partitions.columns if c not in schema)
+    if not added.columns:
+        return _scan_files(dataset.files, schema.names()), added
+    groups = added.with_row_index("__file").group_by(added.columns, maintain_order=True).agg(pl.col("__file"))
+    scans = [
+        _scan_files([dataset.files[i] for i in rows], schema.names()).with_columns(_literals(added, rows[0]))
+        for rows in groups["__file"].to_list()
     ]
+    return pl.concat(scans, how="vertical"), added
+
+
+def _scan_files(files: Sequence[Path], columns: Sequence[str]) -> pl.LazyFrame:
+    """Parquet files read as they are (no globbing, no hive guessing), their columns in one order."""
+    return pl.scan_parquet(list(files), hive_partitioning=False, glob=False).select(columns)
+
+
+def _literals(values: pl.DataFrame, row: int) -> list[pl.Expr]:
+    """Row `row` of `values` as literal columns (a file's partition values)."""
+    return [pl.lit(values[name][row], dtype=values.schema[name]).alias(name) for name in values.columns]
+
+
+def file_frames(source: Source) -> list[pl.LazyFrame]:
+    """`source` as one lazy frame per parquet file, each with its partition columns, `where` and the casts
+    `load` applies: pieces an engine can read in parallel (e.g. ``dask.dataframe.from_map``). Concatenated
+    in order they hold the rows of `source.frame`. Any other source is one piece: its frame."""
+    if source.format != "parquet":
+        return [source.frame]
+    added = source.partitions if source.partitions is not None else pl.DataFrame()
+    columns = [name for name in source.schema.names() if name not in added.columns]
+    pieces = []
+    for row, path in enumerate(source.files):
+        frame = _scan_files([path], columns).with_columns(_literals(added, row))
+        if source.where is not None:
+            frame = apply_where(frame, source.where)
+        pieces.append(frame.select(source.schema.names()).cast(dict(source.schema)))
+    return pieces
 
 
 def _read_text(path: Path, kind: str) -> pl.DataFrame:

@@ -4,6 +4,7 @@
 import gzip
 import json
 import os
+import pickle
 import re
 import shutil
 import subprocess
@@ -17,7 +18,7 @@ import pytest
 import skewcheck
 from skewcheck import SkewcheckInputError
 from skewcheck._cli import main
-from skewcheck._io import estimated_bytes, load
+from skewcheck._io import estimated_bytes, file_frames, load
 
 DAYS = [date(2026, 11, 28), date(2026, 11, 29), date(2026, 11, 30)]
 ROWS_PER_DAY = 50
@@ -427,5 +428,23 @@ def test_names_with_glob_characters_are_files_not_patterns(tmp_path):
 def test_a_report_is_not_written_into_a_dataset_it_read(hive):
     report = skewcheck.compare(hive, hive, keys="id", where="date = '2026-11-29'")
     for write in (report.to_json, report.to_html):
-        assert "is the input" in error_of(lambda: write(hive / "report.json"))
+        assert "is the input" in error_of(lambda write=write: write(hive / "report.json"))
     assert not (hive / "report.json").exists()
+
+
+def test_file_frames_are_the_source_file_by_file(tmp_path):
+    """The pieces an engine reads in parallel: partition columns, where and casts as `load` gives them."""
+    root = tmp_path / "log"
+    for k, day in enumerate(DAYS):
+        (root / f"date={day}").mkdir(parents=True)
+        frame = day_frame(day).with_columns(pl.col("segment").cast(pl.Categorical))
+        frame = frame.select(reversed(frame.columns)) if k == 1 else frame  # another column order
+        frame.write_parquet(root / f"date={day}" / "part-0.parquet")
+    for where in (None, "date >= '2026-11-29'", "x > 9 AND segment = 's1'"):
+        source = load(root, role="online", where=where)
+        pieces = file_frames(source)
+        assert len(pieces) == len(source.files)
+        whole = pl.concat([pickle.loads(pickle.dumps(piece)).collect() for piece in pieces])
+        assert whole.equals(source.frame.collect()) and whole.schema == source.schema
+        assert source.schema["segment"] == pl.String and source.schema["date"] == pl.Date
+    assert file_frames(load(day_frame(DAYS[0]), role="online"))[0].collect().equals(day_frame(DAYS[0]))
