@@ -228,22 +228,38 @@ def _scan(dataset: Dataset, file_schema: pl.Schema | None) -> tuple[pl.LazyFrame
 
 
 def _scan_parquet(dataset: Dataset, schema: pl.Schema) -> tuple[pl.LazyFrame, pl.DataFrame]:
-    """The files in one scan; with partition columns to add, one scan per partition (its values as literals).
-    Also the values added: one row per file, the partition columns the files do not hold."""
+    """The files in one scan, and the partition columns the files do not hold: each row's value is its
+    file's, found from the scan's row index and the files' row counts (one scan per partition, concatenated,
+    would start threads by the hundred in polars). Also those values: one row per file."""
     added = dataset.partitions.select(c for c in dataset.partitions.columns if c not in schema)
     if not added.columns:
         return _scan_files(dataset.files, schema.names()), added
-    groups = added.with_row_index("__file").group_by(added.columns, maintain_order=True).agg(pl.col("__file"))
-    scans = [
-        _scan_files([dataset.files[i] for i in rows], schema.names()).with_columns(_literals(added, rows[0]))
-        for rows in groups["__file"].to_list()
-    ]
-    return pl.concat(scans, how="vertical"), added
+    ends = pl.Series(_row_counts(dataset.files), dtype=pl.UInt64).cum_sum()
+    file_of_row = pl.lit(ends).search_sorted(pl.col(_ROW), side="right")
+    frame = _scan_files(dataset.files, [_ROW, *schema.names()], row_index=True)
+    values = [pl.lit(added[name]).gather(file_of_row).alias(name) for name in added.columns]
+    return frame.with_columns(values).drop(_ROW), added
 
 
-def _scan_files(files: Sequence[Path], columns: Sequence[str]) -> pl.LazyFrame:
-    """Parquet files read as they are (no globbing, no hive guessing), their columns in one order."""
-    return pl.scan_parquet(list(files), hive_partitioning=False, glob=False).select(columns)
+_ROW = "__skewcheck_dataset_row"
+
+
+def _row_counts(files: Sequence[Path]) -> list[int]:
+    """Each parquet file's row count, from its footer."""
+    import pyarrow.parquet as pq
+
+    counts = []
+    for path in files:
+        with open(path, "rb") as handle:
+            counts.append(pq.read_metadata(handle).num_rows)
+    return counts
+
+
+def _scan_files(files: Sequence[Path], columns: Sequence[str], *, row_index: bool = False) -> pl.LazyFrame:
+    """Parquet files read as they are (no globbing, no hive guessing), their columns in one order;
+    with `row_index`, a row number over all the files, in order (column `_ROW`)."""
+    scan = pl.scan_parquet(list(files), hive_partitioning=False, glob=False, row_index_name=_ROW if row_index else None)
+    return scan.select(columns)
 
 
 def _literals(values: pl.DataFrame, row: int) -> list[pl.Expr]:
