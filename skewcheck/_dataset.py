@@ -20,7 +20,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -314,6 +314,34 @@ def parquet_schema(path: Path) -> pl.Schema:
             return pl.Schema(pl.read_parquet_schema(handle))
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise SkewcheckInputError(f"{path}: cannot read it as parquet ({first_line(exc)})") from None
+
+
+def row_counts(files: Sequence[Path]) -> list[int]:
+    """Each parquet file's row count, from its footer."""
+    import pyarrow.parquet as pq
+
+    counts = []
+    for path in files:
+        with open(path, "rb") as handle:
+            counts.append(pq.read_metadata(handle).num_rows)
+    return counts
+
+
+def column_bytes(files: Iterable[Path]) -> dict[str | None, int]:
+    """Uncompressed bytes per top-level column over the files' row groups; under None, their row count."""
+    import pyarrow.parquet as pq
+
+    sizes: dict[str | None, int] = {None: 0}
+    for path in files:
+        meta = pq.read_metadata(path)
+        sizes[None] += meta.num_rows
+        for group in range(meta.num_row_groups):
+            row_group = meta.row_group(group)
+            for i in range(row_group.num_columns):
+                chunk = row_group.column(i)
+                name = chunk.path_in_schema.split(".")[0]
+                sizes[name] = sizes.get(name, 0) + chunk.total_uncompressed_size
+    return sizes
 
 
 def compare_schemas(

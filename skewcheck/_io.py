@@ -29,6 +29,7 @@ from ._dataset import (
     check_gzip,
     check_partition_keys,
     check_schemas,
+    column_bytes,
     compare_schemas,
     file_format,
     find,
@@ -36,6 +37,7 @@ from ._dataset import (
     is_paths,
     named_in,
     parse_where,
+    row_counts,
     select_partitions,
     where_columns,
     where_text,
@@ -189,30 +191,13 @@ def estimated_bytes(source: Source, columns: Iterable[str] | None = None) -> int
     names = [n for n in (source.schema.names() if columns is None else columns) if n in source.schema]
     if source.format not in ("parquet", "lazy"):
         return int(source.frame.select(names).collect().estimated_size())
-    data_bytes = _parquet_column_bytes(source.files) if source.format == "parquet" else {}
+    data_bytes = column_bytes(source.files) if source.format == "parquet" else {}
     file_rows = data_bytes.pop(None, 0) or source.rows
     width = 0.0
     for name in names:
         fixed = FIXED_WIDTH.get(source.schema[name].base_type())
         width += fixed if fixed is not None else VIEW_BYTES + data_bytes.get(name, 0) / file_rows
     return int(source.rows * width)
-
-
-def _parquet_column_bytes(files: Iterable[Path]) -> dict[str | None, int]:
-    """Uncompressed bytes per top-level column over the files' row groups; under None, their row count."""
-    import pyarrow.parquet as pq
-
-    sizes: dict[str | None, int] = {None: 0}
-    for path in files:
-        meta = pq.read_metadata(path)
-        sizes[None] += meta.num_rows
-        for group in range(meta.num_row_groups):
-            row_group = meta.row_group(group)
-            for i in range(row_group.num_columns):
-                chunk = row_group.column(i)
-                name = chunk.path_in_schema.split(".")[0]
-                sizes[name] = sizes.get(name, 0) + chunk.total_uncompressed_size
-    return sizes
 
 
 def _scan(dataset: Dataset, file_schema: pl.Schema | None) -> tuple[pl.LazyFrame, pl.DataFrame | None]:
@@ -234,7 +219,7 @@ def _scan_parquet(dataset: Dataset, schema: pl.Schema) -> tuple[pl.LazyFrame, pl
     added = dataset.partitions.select(c for c in dataset.partitions.columns if c not in schema)
     if not added.columns:
         return _scan_files(dataset.files, schema.names()), added
-    ends = pl.Series(_row_counts(dataset.files), dtype=pl.UInt64).cum_sum()
+    ends = pl.Series(row_counts(dataset.files), dtype=pl.UInt64).cum_sum()
     file_of_row = pl.lit(ends).search_sorted(pl.col(_ROW), side="right")
     frame = _scan_files(dataset.files, [_ROW, *schema.names()], row_index=True)
     values = [pl.lit(added[name]).gather(file_of_row).alias(name) for name in added.columns]
@@ -242,17 +227,6 @@ def _scan_parquet(dataset: Dataset, schema: pl.Schema) -> tuple[pl.LazyFrame, pl
 
 
 _ROW = "__skewcheck_dataset_row"
-
-
-def _row_counts(files: Sequence[Path]) -> list[int]:
-    """Each parquet file's row count, from its footer."""
-    import pyarrow.parquet as pq
-
-    counts = []
-    for path in files:
-        with open(path, "rb") as handle:
-            counts.append(pq.read_metadata(handle).num_rows)
-    return counts
 
 
 def _scan_files(files: Sequence[Path], columns: Sequence[str], *, row_index: bool = False) -> pl.LazyFrame:
