@@ -111,7 +111,7 @@ def find(data: str | os.PathLike | Sequence[str | os.PathLike]) -> Dataset:
 def _files_of(item: str) -> list[tuple[Path, dict[str, str | None]]]:
     path = Path(item)
     if path.is_dir():
-        found = [(root / rel, _hive(rel)) for root, rel in _walk(path)]
+        found = [(_existing(root / rel), _hive(rel)) for root, rel in _walk(path)]
         if not found:
             skipped = [entry.name for entry in path.iterdir() if _hidden(entry.name)]
             hint = f" (skipped as hidden, as Spark does: {', '.join(sorted(skipped)[:NAMED_FILES])})" if skipped else ""
@@ -122,9 +122,8 @@ def _files_of(item: str) -> list[tuple[Path, dict[str, str | None]]]:
             raise SkewcheckInputError(f"{item}: no such file")
         return [(_existing(path), {})]
     base, pattern = _split_glob(item)
-    found = (
-        [(base / rel, _hive(rel)) for _, rel in _walk(base) if _matches(rel.parts, pattern)] if base.is_dir() else []
-    )
+    walked = _walk(base) if base.is_dir() else []
+    found = [(_existing(base / rel), _hive(rel)) for _, rel in walked if _matches(rel.parts, pattern)]
     if not found:
         raise SkewcheckInputError(f"{item}: the pattern matches no data files")
     return found
@@ -143,11 +142,11 @@ def _walk(root: Path) -> list[tuple[Path, Path]]:
         status = here.stat()
         first = visited.setdefault((status.st_dev, status.st_ino), here)
         if first != here:
-            raise SkewcheckInputError(
-                f"{here}: a symlink loop (it leads back to {first}); remove the link or pass the files themselves"
-            )
+            loop = here.is_relative_to(first)
+            problem = f"a symlink loop (it leads back to {first})" if loop else f"the same directory as {first}"
+            raise SkewcheckInputError(f"{here}: {problem}; list each folder once: remove the link or pass the files")
         dirs[:] = sorted(d for d in dirs if not _hidden(d))
-        files += (_existing(here / name) for name in sorted(names) if not _hidden(name))
+        files += (here / name for name in sorted(names) if not _hidden(name))
     return [(root, path.relative_to(root)) for path in files]
 
 
