@@ -1,7 +1,8 @@
 """Datasets: which files an input names, their hive partitions, one format and one schema, and `where`.
 
 An input path is a file, a directory (searched recursively) or a glob (``logs/*.parquet``,
-``logs/**/*.parquet``); in Python also a list of them. Names Spark and Hive treat as hidden are
+``logs/**/*.parquet``, ``logs/date=2026-11-*``: a folder it matches brings its files); in Python
+also a list of them. Names Spark and Hive treat as hidden are
 skipped, as Spark skips them: a name starting with ``.`` or ``_`` (``_SUCCESS``, ``.part-0.crc``,
 ``_temporary``), except a ``_name=value`` partition directory, and a name ending in ``._COPYING_``.
 Directories named ``key=value`` between the dataset's root and a file are hive partitions: the
@@ -172,9 +173,10 @@ def _split_glob(pattern: str) -> tuple[Path, tuple[str, ...]]:
 
 
 def _matches(parts: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
-    """Whether path parts match glob parts, ``**`` standing for any number of directories."""
+    """Whether a file's path parts match glob parts, ``**`` standing for any number of directories; a
+    pattern that matches a folder matches the files in it (``logs/date=2026-11-*``)."""
     if not pattern:
-        return not parts
+        return True
     if pattern[0] == "**":
         return any(_matches(parts[i:], pattern[1:]) for i in range(len(parts) + 1))
     return bool(parts) and fnmatch.fnmatchcase(parts[0], pattern[0]) and _matches(parts[1:], pattern[1:])

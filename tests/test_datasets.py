@@ -106,6 +106,8 @@ def test_globs_pick_files_at_one_level_or_any(hive):
     assert one_level.schema["date"] == pl.Date  # partitions below the glob's fixed part
     assert only_first.label == f"{hive}/*/part-0.parquet (3 parquet files)"
     assert only_first.rows == 3 * (ROWS_PER_DAY // 2)
+    folders = load(f"{hive}/date=2026-11-2*", role="online")  # folders bring their files
+    assert len(folders.files) == 4 and folders.frame.collect()["date"].unique().sort().to_list() == DAYS[:2]
 
 
 def test_a_list_of_files_is_one_dataset(tmp_path):
