@@ -33,6 +33,7 @@ except ImportError as missing:  # the core never needs Feast; this adapter is th
     ) from missing
 
 from ._compare import compare
+from ._dataset import parse_where
 from ._errors import SkewcheckInputError
 from ._io import load
 from ._model import SkewReport
@@ -219,6 +220,8 @@ def compare_logged(
     >>> report.passed  # doctest: +SKIP
     """
     check_feast(features=features, timestamp=timestamp, compare_options=compare_options)
+    if where is not None:
+        parse_where(where, "where")
     wanted = _resolve(store, _service_features(store, feature_service) if feature_service else features)
     keys = _join_keys(store, wanted)
     fields = _request_fields(store, wanted)
