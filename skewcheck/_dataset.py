@@ -4,7 +4,8 @@ An input path is a file, a directory (searched recursively) or a glob (``logs/*.
 ``logs/**/*.parquet``, ``logs/date=2026-11-*``: a folder it matches brings its files); in Python
 also a list of them. Names Spark and Hive treat as hidden are
 skipped, as Spark skips them: a name starting with ``.`` or ``_`` (``_SUCCESS``, ``.part-0.crc``,
-``_temporary``), except a ``_name=value`` partition directory, and a name ending in ``._COPYING_``.
+``_temporary``), except a ``_name=value`` partition directory, and a name ending in ``._COPYING_``
+(Spark lists ``_metadata`` and ``_common_metadata`` for their schema only: they hold no rows).
 Directories named ``key=value`` between the dataset's root and a file are hive partitions: the
 keys become columns, typed as polars and Spark type them (integer, float, date, datetime, else
 text; ``__HIVE_DEFAULT_PARTITION__`` is null). A key the files also hold as a column is taken from
