@@ -12,6 +12,8 @@ from ._io import check_report_paths
 from ._version import __version__
 
 EXIT_OK, EXIT_SKEW, EXIT_INPUT = 0, 1, 2
+INPUT_FORMS = "a .parquet, .csv, .ndjson (or .csv.gz, .ndjson.gz) file, a directory of them, or a quoted glob"
+WHERE_HELP = "a SQL condition, e.g. \"date >= '2026-11-01'\": %s; on partition columns it skips the other files"
 SUMMARY_WIDTH = 140
 
 
@@ -19,6 +21,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse, with usage errors on one line and exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        if message.startswith("unrecognized arguments"):
+            message += "; a glob the shell expanded? quote it: 'logs/*.parquet'"
         self.exit(EXIT_INPUT, f"skewcheck: error: {message} (see: {self.prog} --help)\n")
 
 
@@ -33,8 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compare OFFLINE (training) feature values with ONLINE (served) ones. "
         "Exit 0: no skew; 1: skew found (or drift, with --fail-on drift); 2: usage or input error.",
     )
-    cmp.add_argument("offline", help="offline features: .parquet, .csv or .ndjson")
-    cmp.add_argument("online", help="online (served) features: .parquet, .csv or .ndjson")
+    cmp.add_argument("offline", help=f"offline features: {INPUT_FORMS}")
+    cmp.add_argument("online", help=f"online (served) features: {INPUT_FORMS}")
+    cmp.add_argument("--where", metavar="SQL", help=WHERE_HELP % "compare only the rows where it holds, on both sides")
+    cmp.add_argument("--where-offline", metavar="SQL", help="a condition for OFFLINE only, instead of --where")
+    cmp.add_argument("--where-online", metavar="SQL", help="a condition for ONLINE only, instead of --where")
     cmp.add_argument(
         "--key",
         action="append",
@@ -101,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
         "reported but do not fail on their own (staleness is not leakage); with --features-source the as-of "
         "join honours --ttl, so such values differ from the correct one (null) and do fail.",
     )
-    pit.add_argument("training", help="the training set: .parquet, .csv or .ndjson")
+    pit.add_argument("training", help=f"the training set: {INPUT_FORMS}")
+    pit.add_argument("--where", metavar="SQL", help=WHERE_HELP % "audit only the training rows where it holds")
     pit.add_argument("--event-time", required=True, metavar="COL", help="the prediction moment of each row")
     pit.add_argument(
         "--feature-time",
@@ -138,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
         "histogram, a quantile summary, category counts) and write them as JSON: compare serving logs against "
         "it later without the training data, or merge the profiles of partitions. Exit 0; 2: usage or input error.",
     )
-    prof.add_argument("data", help="the data to profile: .parquet, .csv or .ndjson")
+    prof.add_argument("data", help=f"the data to profile: {INPUT_FORMS}")
+    prof.add_argument("--where", metavar="SQL", help=WHERE_HELP % "profile only the rows where it holds")
     prof.add_argument(
         "--out", required=True, metavar="PATH", help="where to write the profile (JSON; - for standard output)"
     )
@@ -193,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Exit 0: no skew; 1: skew found; 2: usage or input error.",
     )
     logged.add_argument("repo", help="the feature repository (the folder of feature_store.yaml)")
-    logged.add_argument("logs", nargs="+", help="served-feature log: parquet files or directories of them")
+    logged.add_argument("logs", nargs="+", help="served-feature log: parquet files, directories or quoted globs")
+    logged.add_argument("--where", metavar="SQL", help=WHERE_HELP % "compare only the logged requests where it holds")
     logged.add_argument("--feature-service", required=True, metavar="NAME", help="the feature service that was logged")
     _report_options(logged)
 
@@ -267,6 +277,7 @@ def _compare(args: argparse.Namespace) -> int:
             tests=args.test,
             fail_on=args.fail_on,
             progress=False if (args.no_progress or args.quiet) else None,
+            **{name: getattr(args, name) for name in ("where", "where_offline", "where_online")},
             **options,
         )
     _write_reports(report, reports)
@@ -300,6 +311,7 @@ def _pit(args: argparse.Namespace) -> int:
         ttl=args.ttl,
         features_source=args.features_source,
         source_time=args.source_time,
+        where=args.where,
     )
     _write_reports(report, reports)
     if not (args.quiet or _to_stdout(reports)):
@@ -311,7 +323,7 @@ def _profile(args: argparse.Namespace) -> int:
     from ._profile import profile
 
     check_report_paths({"--out": args.out}, [args.data])
-    result = profile(args.data, features=args.features)
+    result = profile(args.data, features=args.features, where=args.where)
     _write(args.out, result.to_json)
     if args.out != "-":
         print(f"profile of {result.source}: {result.rows:,} rows, {len(result.features)} features -> {args.out}")
@@ -338,7 +350,8 @@ def _feast(args: argparse.Namespace) -> int:
         return EXIT_OK
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkewcheckWarning)
-        report = adapter.compare_logged(adapter.open_store(args.repo), args.logs, feature_service=args.feature_service)
+        store = adapter.open_store(args.repo)
+        report = adapter.compare_logged(store, args.logs, feature_service=args.feature_service, where=args.where)
     _write_reports(report, reports)
     if not (args.quiet or _to_stdout(reports)):
         _print_report(report)

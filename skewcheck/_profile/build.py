@@ -19,15 +19,18 @@ from .model import FeatureProfile, GridHistogram, Profile, QuantileSummary
 from .sketch import NUMERIC_KINDS, VALUE_CAP, grid, grid_counts, mid_quantiles
 
 
-def profile(data: Any, *, features: Sequence[str] | None = None) -> Profile:
+def profile(data: Any, *, features: Sequence[str] | None = None, where: Any = None) -> Profile:
     """Compute the mergeable statistics of every feature (column) of a dataset.
 
     Parameters
     ----------
-    data : path or frame
-        Parquet, CSV or NDJSON path, or a polars, pandas or pyarrow table.
+    data : path, dataset or frame
+        Parquet, CSV or NDJSON path, a directory, glob or list of them (as compare takes), or a
+        polars, pandas or pyarrow table.
     features : list of str, optional
         Columns to profile. Default: all.
+    where : str or polars.Expr, optional
+        Profile only the rows where this holds (SQL text or a polars expression, as in compare).
 
     Returns
     -------
@@ -47,7 +50,7 @@ def profile(data: Any, *, features: Sequence[str] | None = None) -> Profile:
     (3, 1, 4.0, 2.3333333333333335)
     """
     features = column_names(features, "features", single=False, optional=True)
-    source = load(data, role="data")
+    source = load(data, role="data", where=where)
     names = _profiled_names(source, features)
     results: list[FeatureProfile] = []
     with worker_pool(os.cpu_count() or 1) as pool:
