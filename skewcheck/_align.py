@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 
 import polars as pl
 
@@ -24,6 +25,7 @@ OFFLINE_TS = "__skewcheck_offline_timestamp"
 KEY_HASH = "__skewcheck_key_hash"
 JOIN_PREFIX = "__skewcheck_join_"
 HASH_SEED = 20_260_101
+HASH_BOUND_PAIRS = 1_000
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class Alignment:
     """The join result: counts, the matched row numbers, and every row's join columns."""
 
     counts: RowCounts
-    pairs: pl.DataFrame  # OFFLINE_ROW, ONLINE_ROW and the join columns (online's, as of)
+    pairs: pl.DataFrame  # OFFLINE_ROW, ONLINE_ROW, KEY_HASH of the join columns, and the join columns (online's, as of)
     on: tuple[str, ...]  # the internal names of the join columns: keys, then the timestamp if any
     offline_keys: pl.DataFrame  # the join columns of every offline row, in row order
     online_keys: pl.DataFrame  # the join columns of every online row, in row order
@@ -43,6 +45,14 @@ class Alignment:
     def user_names(self) -> dict[str, str]:
         """Internal join column name -> the user's column name."""
         return dict(zip(self.on, self.names))
+
+    @cached_property
+    def hash_bound(self) -> int | None:
+        """The `HASH_BOUND_PAIRS`-th smallest KEY_HASH of the pairs (None if fewer): a sample of
+        the pairs of smallest hash is found among those at or below it, once for all features."""
+        if self.pairs.height <= HASH_BOUND_PAIRS:
+            return None
+        return self.pairs.get_column(KEY_HASH).bottom_k(HASH_BOUND_PAIRS).max()
 
 
 def join_columns(offline: Source, online: Source, keys: list[str], timestamp: str | None) -> list[pl.Expr]:
@@ -168,7 +178,7 @@ def align(
             )
             .filter(pl.col(OFFLINE_ROW).is_not_null())
             .sort(ONLINE_ROW)
-            .select(OFFLINE_ROW, ONLINE_ROW, *on)
+            .select(OFFLINE_ROW, ONLINE_ROW, KEY_HASH, *on)
         )
         offline_unmatched = left.height - pairs.get_column(OFFLINE_ROW).n_unique()
     else:
@@ -221,4 +231,4 @@ def _exact_join(
             False
         )  # null keys never match
     ).to_series()
-    return pl.concat([pairs.select(OFFLINE_ROW, ONLINE_ROW), keys], how="horizontal").filter(same)
+    return pl.concat([pairs.select(OFFLINE_ROW, ONLINE_ROW, KEY_HASH), keys], how="horizontal").filter(same)
