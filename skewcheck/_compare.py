@@ -153,13 +153,7 @@ def compare(
         fail_on=fail_on,
         progress=progress,
     )
-    wheres = {
-        side: (where, "where") if own is None else (own, f"where_{side}")
-        for side, own in (("offline", where_offline), ("online", where_online))
-    }
-    for condition, parameter in wheres.values():
-        if condition is not None:
-            parse_where(condition, parameter)
+    wheres = side_wheres(where, where_offline, where_online)
     if is_profile(offline):
         check_profile_options(
             where_offline=where_offline,
@@ -185,10 +179,7 @@ def compare(
         )
     key_list, features, gate = checked.keys, checked.features, Verdict(checked.fail_on)
     settings = Settings(abs_tol, rel_tol, max_mismatch_rate, null_rate_tolerance, examples, tests, diagnose)
-    off, on = (
-        load(data, role=side, where=wheres[side][0], where_parameter=wheres[side][1])
-        for side, data in (("offline", offline), ("online", online))
-    )
+    off, on = load_sides(offline, online, wheres)
     names = _feature_names(off, on, key_list, timestamp, features)
     alignment, rows = None, None
     if key_list:
@@ -315,6 +306,27 @@ def build_report(
 
 
 _PARAMETERS = tuple(inspect.signature(compare).parameters)[2:]
+
+
+def side_wheres(where: Any, where_offline: Any, where_online: Any) -> dict[str, tuple[Any, str]]:
+    """Each side's filter and the parameter that gave it (`where`, or the side's own), checked."""
+    wheres = {
+        side: (where, "where") if own is None else (own, f"where_{side}")
+        for side, own in (("offline", where_offline), ("online", where_online))
+    }
+    for condition, parameter in wheres.values():
+        if condition is not None:
+            parse_where(condition, parameter)
+    return wheres
+
+
+def load_sides(offline: Any, online: Any, wheres: Mapping[str, tuple[Any, str]]) -> tuple[Source, Source]:
+    """Both inputs loaded, each with its filter (from `side_wheres`)."""
+    off, on = (
+        load(data, role=side, where=wheres[side][0], where_parameter=wheres[side][1])
+        for side, data in (("offline", offline), ("online", online))
+    )
+    return off, on
 
 
 def _feature_names(

@@ -57,6 +57,9 @@ _COMPARE_OPTIONS: dict[str, Any] = {
     "diagnose": True,
     "fail_on": "skew",
     "progress": None,
+    "where": None,  # checked where the data is loaded (`_dataset.parse_where`)
+    "where_offline": None,
+    "where_online": None,
 }
 # The verdicts that can fail a report: skew always; drift only when asked (it is not a bug).
 FAIL_ON = ("skew", "drift")
