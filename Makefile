@@ -1,5 +1,6 @@
 # make lab   - open the course in JupyterLab        make test  - run every test and notebook
-# make demo  - see skewcheck find planted skews     make bench - speed and memory vs Evidently
+# make demo  - see skewcheck find planted skews     make bench - speed and memory vs Evidently and DuckDB
+# make bench-scale - skewcheck at 10M-200M rows, under a memory cap, and on a Dask cluster
 # make instructor-lab - JupyterLab with nbgrader's authoring tools, on solutions/
 # Works on a machine with only Python 3.11, pip, make and git: everything else is installed into .venv.
 
@@ -17,7 +18,7 @@ ALLOW_ROOT   := $(if $(filter 0,$(shell id -u)),--allow-root)
 # Runs a command next to a throwaway Redis server (notebook 07); without redis-server, runs it alone.
 WITH_REDIS := PYTHON=$(BIN)/python scripts/with-redis.sh
 
-.PHONY: install data test lab instructor-lab demo bench notebooks constraints clean
+.PHONY: install data test lab instructor-lab demo bench bench-scale notebooks constraints clean
 
 install: $(STAMP)
 
@@ -58,6 +59,11 @@ bench: $(STAMP) $(DATA)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/serve_logging.py
 	$(BIN)/python benchmarks/grading_sandbox.py
+
+# skewcheck at scale (benchmarks/scale.py): 10M to 200M rows a side, a memory cap, a Dask cluster.
+# Needs about 30 GB of disk in benchmarks/.work and about an hour on 2 cores.
+bench-scale: $(STAMP)
+	$(BIN)/python benchmarks/scale.py
 
 # Instructors (grading/README.md): make exercises - regenerate exercises/ from solutions/;
 # make grade SUBMISSIONS=dir [OUT=grades.csv] [JOBS=2] - autograde dir/<student>/<exercise>/<exercise>.ipynb,

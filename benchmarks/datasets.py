@@ -123,6 +123,11 @@ def _sample(rng: np.random.Generator, index: int, rows: int) -> np.ndarray:
     return rng.poisson(lam=50 + index, size=rows)  # integers, ~60 distinct values
 
 
+def _rounded(values: np.ndarray, index: int) -> np.ndarray:
+    """Values as stored: two decimals (one for the uniform family); integers stay integers."""
+    return values if values.dtype.kind == "i" else np.round(values, 1 if index % 4 == 2 else 2)
+
+
 def _distribution_frames(rows: int, features: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     offline_rng, online_rng = (np.random.default_rng([seed, side]) for side in (0, 1))
     offline, online = {}, {}
@@ -143,7 +148,8 @@ def _drift(reference: np.ndarray, current: np.ndarray, how: str, amount: float) 
     return current + (round(shift) if current.dtype.kind == "i" else shift)
 
 
-def _rows_frames(rows: int, features: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _rows_frames(rows: int, features: int, seed: int, rounded: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Offline rows and their online log; `rounded`: values with two decimals (one for the uniform family)."""
     rng = np.random.default_rng(seed)
     row = np.arange(rows)
     start = np.datetime64("2026-01-01T00:00:00", "us")
@@ -152,7 +158,10 @@ def _rows_frames(rows: int, features: int, seed: int) -> tuple[pl.DataFrame, pl.
         {
             "id": row // ROWS_PER_ENTITY,
             "ts": pl.Series(start + hours.astype("timedelta64[h]")).dt.replace_time_zone("UTC"),
-            **{feature_name(i): _sample(rng, i, rows) for i in range(features)},
+            **{
+                feature_name(i): _rounded(_sample(rng, i, rows), i) if rounded else _sample(rng, i, rows)
+                for i in range(features)
+            },
         }
     )
     nulls = pl.Series(rng.random(rows) < NULL_SHARE)
@@ -171,3 +180,73 @@ def _rows_frames(rows: int, features: int, seed: int) -> tuple[pl.DataFrame, pl.
     day_order = np.argsort(day, kind="stable")  # every entity's day 0, then day 1, ... (a radix sort)
     logged = day_order[rng.random(rows)[day_order] >= UNLOGGED_SHARE]
     return offline, online[logged]
+
+
+# The scale dataset: parquet datasets (a directory of files a side, as a data lake holds a log),
+# written one chunk of entities at a time so that no step holds more than a chunk in memory.
+SCALE_CHUNK_ROWS = 5_000_000
+SCALE_COMPRESSION = "zstd"  # what a lake writes today; with 2-decimal values it keeps 200M x 20 near 7 GB a side
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The offline and online parquet files of the scale dataset, chunk by chunk (prefixes are smaller datasets)."""
+
+    offline: tuple[Path, ...]
+    online: tuple[Path, ...]
+    chunk_rows: int
+    chunk_bytes: int  # polars estimated_size() of one chunk's offline and online frames
+
+    def first(self, rows: int) -> tuple[list[Path], list[Path]]:
+        """The files of the first `rows` offline rows (a whole number of chunks)."""
+        if rows % self.chunk_rows or not 0 < rows // self.chunk_rows <= len(self.offline):
+            raise ValueError(f"{rows:,} rows is not a whole number of chunks of {self.chunk_rows:,} available")
+        count = rows // self.chunk_rows
+        return list(self.offline[:count]), list(self.online[:count])
+
+
+def scale_dataset(
+    work_dir: Path, rows: int, features: int = FEATURES, seed: int = SEED, chunk_rows: int = SCALE_CHUNK_ROWS
+) -> Dataset:
+    """The rows data at scale: offline/part-NNNNN.parquet and online/part-NNNNN.parquet under one directory.
+
+    Each chunk holds whole entities (so a prefix of chunks is a smaller dataset of the same kind), and
+    the online copy carries the :data:`PLANTED` skews of :func:`rows_pair`. Values have two decimals
+    (one for the uniform family), as money and rates are stored, so the files stay small on disk
+    while the frames are full size in memory (8 bytes a value). Chunks already written are reused.
+    """
+    if rows % chunk_rows or chunk_rows % ROWS_PER_ENTITY:
+        raise ValueError(f"rows must be a multiple of the chunk size {chunk_rows:,}, itself of {ROWS_PER_ENTITY}")
+    root = work_dir / f"scale_c{chunk_rows}_f{features}_s{seed}_v{VERSION}"
+    paths: dict[str, list[Path]] = {"offline": [], "online": []}
+    size = 0
+    for chunk in range(rows // chunk_rows):
+        offline, online = (root / side / f"part-{chunk:05d}.parquet" for side in ("offline", "online"))
+        meta = root / "meta" / f"part-{chunk:05d}.json"
+        if not (offline.exists() and online.exists() and meta.exists()):
+            for path in (offline, online, meta):
+                path.parent.mkdir(parents=True, exist_ok=True)
+            offline_frame, online_frame = _scale_chunk(chunk, chunk_rows, features, seed)
+            _write(offline_frame, offline)
+            _write(online_frame, online)
+            # last: a chunk counts as written only once its data files are
+            _write_text(
+                json.dumps({"in_memory_bytes": offline_frame.estimated_size() + online_frame.estimated_size()}), meta
+            )
+        size = json.loads(meta.read_text())["in_memory_bytes"]
+        paths["offline"].append(offline)
+        paths["online"].append(online)
+    return Dataset(tuple(paths["offline"]), tuple(paths["online"]), chunk_rows, size)
+
+
+def _write(frame: pl.DataFrame, path: Path) -> None:
+    partial = path.with_suffix(".partial")
+    frame.write_parquet(partial, compression=SCALE_COMPRESSION, row_group_size=1_000_000)
+    os.replace(partial, path)
+
+
+def _scale_chunk(chunk: int, rows: int, features: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    offline, online = _rows_frames(rows, features, seed=seed * 1_000_003 + chunk, rounded=True)
+    first_id = chunk * (rows // ROWS_PER_ENTITY)
+    shift = pl.col("id") + first_id
+    return offline.with_columns(shift), online.with_columns(shift)

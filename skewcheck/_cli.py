@@ -6,22 +6,23 @@ import argparse
 import sys
 import warnings
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
 
 from ._errors import SkewcheckInputError, SkewcheckWarning
 from ._io import check_report_paths
-from ._settings import cluster_spec
 from ._version import __version__
 
 EXIT_OK, EXIT_SKEW, EXIT_INPUT = 0, 1, 2
+INPUT_FORMS = "a .parquet, .csv, .ndjson (or .csv.gz, .ndjson.gz) file, a directory of them, or a quoted glob"
+WHERE_HELP = "a SQL condition, e.g. \"date >= '2026-11-01'\": %s; on partition columns it skips the other files"
 SUMMARY_WIDTH = 140
-DASK_HELP = "run on a Dask cluster: its scheduler's address (tcp://host:8786), or local:N worker processes"
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse, with usage errors on one line and exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        if message.startswith("unrecognized arguments"):
+            message += "; a glob the shell expanded? quote it: 'logs/*.parquet'"
         self.exit(EXIT_INPUT, f"skewcheck: error: {message} (see: {self.prog} --help)\n")
 
 
@@ -36,8 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compare OFFLINE (training) feature values with ONLINE (served) ones. "
         "Exit 0: no skew; 1: skew found (or drift, with --fail-on drift); 2: usage or input error.",
     )
-    cmp.add_argument("offline", help="offline features: .parquet, .csv or .ndjson")
-    cmp.add_argument("online", help="online (served) features: .parquet, .csv or .ndjson")
+    cmp.add_argument("offline", help=f"offline features: {INPUT_FORMS}")
+    cmp.add_argument("online", help=f"online (served) features: {INPUT_FORMS}")
+    cmp.add_argument("--where", metavar="SQL", help=WHERE_HELP % "compare only the rows where it holds, on both sides")
+    cmp.add_argument("--where-offline", metavar="SQL", help="a condition for OFFLINE only, instead of --where")
+    cmp.add_argument("--where-online", metavar="SQL", help="a condition for ONLINE only, instead of --where")
     cmp.add_argument(
         "--key",
         action="append",
@@ -85,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _report_options(cmp)
     cmp.add_argument("--no-progress", action="store_true", help="never show a progress bar")
-    cmp.add_argument("--dask", metavar="SCHEDULER|local[:N]", help=DASK_HELP)
+    cmp.add_argument("--dask", metavar="ADDRESS|local[:N]", help="run on a Dask scheduler (tcp://host:8786) or local:N")
 
     demo = commands.add_parser(
         "demo",
@@ -105,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
         "reported but do not fail on their own (staleness is not leakage); with --features-source the as-of "
         "join honours --ttl, so such values differ from the correct one (null) and do fail.",
     )
-    pit.add_argument("training", help="the training set: .parquet, .csv or .ndjson")
+    pit.add_argument("training", help=f"the training set: {INPUT_FORMS}")
+    pit.add_argument("--where", metavar="SQL", help=WHERE_HELP % "audit only the training rows where it holds")
     pit.add_argument("--event-time", required=True, metavar="COL", help="the prediction moment of each row")
     pit.add_argument(
         "--feature-time",
@@ -142,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
         "histogram, a quantile summary, category counts) and write them as JSON: compare serving logs against "
         "it later without the training data, or merge the profiles of partitions. Exit 0; 2: usage or input error.",
     )
-    prof.add_argument("data", help="the data to profile: .parquet, .csv or .ndjson")
+    prof.add_argument("data", help=f"the data to profile: {INPUT_FORMS}")
+    prof.add_argument("--where", metavar="SQL", help=WHERE_HELP % "profile only the rows where it holds")
     prof.add_argument(
         "--out", required=True, metavar="PATH", help="where to write the profile (JSON; - for standard output)"
     )
@@ -197,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Exit 0: no skew; 1: skew found; 2: usage or input error.",
     )
     logged.add_argument("repo", help="the feature repository (the folder of feature_store.yaml)")
-    logged.add_argument("logs", nargs="+", help="served-feature log: parquet files or directories of them")
+    logged.add_argument("logs", nargs="+", help="served-feature log: parquet files, directories or quoted globs")
+    logged.add_argument("--where", metavar="SQL", help=WHERE_HELP % "compare only the logged requests where it holds")
     logged.add_argument("--feature-service", required=True, metavar="NAME", help="the feature service that was logged")
     _report_options(logged)
 
@@ -218,15 +225,6 @@ def _report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="PATH", help="write the JSON report here (- for standard output)")
     parser.add_argument("--html", metavar="PATH", help="write the HTML report here (- for standard output)")
     parser.add_argument("--quiet", action="store_true", help="print nothing; use the exit code")
-
-
-def _dask_client(spec: str) -> AbstractContextManager:
-    """The Dask client of --dask, for the duration of a command."""
-    try:
-        from ._dask import connect
-    except ImportError as exc:
-        raise SkewcheckInputError(f"--dask: {exc}") from None
-    return connect(cluster_spec(spec))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -253,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from . import compare
+    from . import _cluster, compare
 
     reports = {"--json": args.json, "--html": args.html}
     check_report_paths(reports, [args.offline, args.online])
@@ -266,7 +264,7 @@ def _compare(args: argparse.Namespace) -> int:
         )
         if value is not None
     }
-    with warnings.catch_warnings(), nullcontext() if args.dask is None else _dask_client(args.dask) as client:
+    with warnings.catch_warnings(), _cluster.dask_client(args.dask) as client:
         warnings.simplefilter("ignore", SkewcheckWarning)  # they are in the report's warnings
         report = compare(
             args.offline,
@@ -280,8 +278,8 @@ def _compare(args: argparse.Namespace) -> int:
             tests=args.test,
             fail_on=args.fail_on,
             progress=False if (args.no_progress or args.quiet) else None,
-            engine="local" if client is None else "dask",
-            client=client,
+            **{name: getattr(args, name) for name in ("where", "where_offline", "where_online")},
+            **({} if client is None else {"engine": "dask", "client": client}),
             **options,
         )
     _write_reports(report, reports)
@@ -315,6 +313,7 @@ def _pit(args: argparse.Namespace) -> int:
         ttl=args.ttl,
         features_source=args.features_source,
         source_time=args.source_time,
+        where=args.where,
     )
     _write_reports(report, reports)
     if not (args.quiet or _to_stdout(reports)):
@@ -326,7 +325,7 @@ def _profile(args: argparse.Namespace) -> int:
     from ._profile import profile
 
     check_report_paths({"--out": args.out}, [args.data])
-    result = profile(args.data, features=args.features)
+    result = profile(args.data, features=args.features, where=args.where)
     _write(args.out, result.to_json)
     if args.out != "-":
         print(f"profile of {result.source}: {result.rows:,} rows, {len(result.features)} features -> {args.out}")
@@ -353,7 +352,8 @@ def _feast(args: argparse.Namespace) -> int:
         return EXIT_OK
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkewcheckWarning)
-        report = adapter.compare_logged(adapter.open_store(args.repo), args.logs, feature_service=args.feature_service)
+        store = adapter.open_store(args.repo)
+        report = adapter.compare_logged(store, args.logs, feature_service=args.feature_service, where=args.where)
     _write_reports(report, reports)
     if not (args.quiet or _to_stdout(reports)):
         _print_report(report)

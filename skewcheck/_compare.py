@@ -14,7 +14,10 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+import polars as pl
+
 from ._align import align
+from ._dataset import parse_where
 from ._diagnose_rows import diagnose_rows
 from ._errors import SkewcheckInputError, SkewcheckWarning
 from ._feature import RawSide, Settings, judge
@@ -52,6 +55,9 @@ def compare(
     diagnose: bool = True,
     fail_on: str = "skew",
     progress: bool | None = None,
+    where: str | pl.Expr | None = None,
+    where_offline: str | pl.Expr | None = None,
+    where_online: str | pl.Expr | None = None,
     engine: str = "local",
     client: Any = None,
 ) -> SkewReport:
@@ -59,8 +65,10 @@ def compare(
 
     Parameters
     ----------
-    offline, online : path or frame
-        Parquet, CSV or NDJSON paths, or polars, pandas or pyarrow tables. Offline first.
+    offline, online : path, dataset or frame
+        Parquet, CSV or NDJSON files (also .csv.gz, .ndjson.gz), a directory of them (hive
+        partitions such as ``date=2026-11-30/`` become columns), a glob (``"logs/*.parquet"``) or a
+        list of paths; or polars, pandas or pyarrow tables. Offline first.
         Offline may also be a `Profile` (or its .json file): then only distributions, null
         rates and schemas are compared, against the profile's statistics, and the options that
         need the offline rows (`asof`, `asof_tolerance`, `abs_tol`, `rel_tol`,
@@ -103,6 +111,14 @@ def compare(
         fails on drift as well (matched pairs agree, but the populations differ).
     progress : bool, optional
         Show progress on stderr; default: when stderr is a terminal.
+    where : str or polars.Expr, optional
+        Compare only the rows, on both sides, where this holds: SQL text such as
+        ``"date >= '2026-11-01'"`` or a polars expression. Each side must have the columns it
+        names. On partition columns alone it selects files by their directories: the others
+        are never read.
+    where_offline, where_online : str or polars.Expr, optional
+        A filter for one side, used on that side instead of `where` (e.g. a date of the serving
+        log against a training table that has no date column).
     engine : {"local", "dask"}
         ``"local"`` (default) compares in this process; ``"dask"`` on a Dask cluster (the ``dask``
         extra), with the same result: both sides are shuffled by key hash and compared partition by
@@ -152,9 +168,12 @@ def compare(
             raise SkewcheckInputError("a profile is compared in this process: leave out engine='dask'")
         from ._dask import compare_on_dask
 
-        return compare_on_dask(offline, online, client=client, **arguments)
+        wheres = {"where": where, "where_offline": where_offline, "where_online": where_online}
+        return compare_on_dask(offline, online, client=client, **arguments, **wheres)
+    wheres = side_wheres(where, where_offline, where_online)
     if is_profile(offline):
         check_profile_options(
+            where_offline=where_offline,
             asof=asof,
             asof_tolerance=asof_tolerance,
             abs_tol=abs_tol,
@@ -173,10 +192,11 @@ def compare(
             null_rate_tolerance=null_rate_tolerance,
             fail_on=fail_on,
             progress=progress,
+            where=wheres["online"][0],
         )
     key_list, features, gate = checked.keys, checked.features, Verdict(checked.fail_on)
     settings = Settings(abs_tol, rel_tol, max_mismatch_rate, null_rate_tolerance, examples, tests, diagnose)
-    off, on = load(offline, role="offline"), load(online, role="online")
+    off, on = load_sides(offline, online, wheres)
     names = _feature_names(off, on, key_list, timestamp, features)
     alignment, rows = None, None
     if key_list:
@@ -303,6 +323,27 @@ def build_report(
 
 
 _PARAMETERS = tuple(inspect.signature(compare).parameters)[2:]
+
+
+def side_wheres(where: Any, where_offline: Any, where_online: Any) -> dict[str, tuple[Any, str]]:
+    """Each side's filter and the parameter that gave it (`where`, or the side's own), checked."""
+    wheres = {
+        side: (where, "where") if own is None else (own, f"where_{side}")
+        for side, own in (("offline", where_offline), ("online", where_online))
+    }
+    for condition, parameter in wheres.values():
+        if condition is not None:
+            parse_where(condition, parameter)
+    return wheres
+
+
+def load_sides(offline: Any, online: Any, wheres: Mapping[str, tuple[Any, str]]) -> tuple[Source, Source]:
+    """Both inputs loaded, each with its filter (from `side_wheres`)."""
+    off, on = (
+        load(data, role=side, where=wheres[side][0], where_parameter=wheres[side][1])
+        for side, data in (("offline", offline), ("online", online))
+    )
+    return off, on
 
 
 def _feature_names(

@@ -47,6 +47,7 @@ except ImportError as missing:  # the core never needs Dask; this engine is the 
     ) from missing
 
 from . import _partial
+from ._compare import load_sides, side_wheres
 from ._errors import SkewcheckInputError
 from ._io import Source, load
 from ._model import SkewReport
@@ -194,7 +195,8 @@ def compare_on_dask(offline: Any, online: Any, *, client: Any, **compare_kwargs:
     """`compare(offline, online, **compare_kwargs)` on the cluster of `client`: the same report."""
     client = resolve_client(client)
     plan = _partial.plan(offline, online, **compare_kwargs)
-    sides = load(_absolute(offline), role="offline"), load(_absolute(online), role="online")
+    wheres = side_wheres(*(compare_kwargs.get(name) for name in ("where", "where_offline", "where_online")))
+    sides = load_sides(_absolute(offline), _absolute(online), wheres)
     names = plan.columns("offline"), plan.columns("online")
     count = bucket_count(client, sides, names)
     buckets = _partial.bucket_of(plan, "offline", count), _partial.bucket_of(plan, "online", count)
@@ -341,12 +343,12 @@ def distributions(
 # --- profiles --------------------------------------------------------------------------------------
 
 
-def profile_on_dask(data: Any, *, features: Sequence[str] | None, client: Any) -> Profile:
+def profile_on_dask(data: Any, *, features: Sequence[str] | None, where: Any, client: Any) -> Profile:
     """`profile(data, features=...)` per piece on the cluster, merged with `merge_profiles`."""
     client = resolve_client(client)
     absolute = _absolute(data)
-    source = load(absolute, role="data")
-    label = source.label if absolute is data else load(data, role="data").label  # the path as given
+    source = load(absolute, role="data", where=where)
+    label = source.label if absolute is data else load(data, role="data", where=where).label  # the path as given
     names = profiled_names(source, features)
     count = piece_count(source, names, max(1, sum(client.nthreads().values())))
     tasks = [dask.delayed(_profile_piece)(piece, names) for piece in pieces(source, names, count)]

@@ -49,7 +49,7 @@ from ._feature import (
     meet_types,
 )
 from ._feature_partial import ROW, FeaturePartial, feature_partial, join_names, merge_feature
-from ._io import Source, load
+from ._io import Source
 from ._model import RowCounts, SkewReport, Verdict
 from ._settings import check_compare
 from ._stats import ranges as stats_ranges
@@ -105,14 +105,14 @@ class Distribution:
 def plan(offline: Any, online: Any, **compare_kwargs: Any) -> Plan:
     """Check the arguments as `compare` does (the same keyword arguments; `progress` is ignored) and
     decide the schema-level part. Reads schemas and row counts only."""
-    from ._compare import _feature_names, compare_arguments, compare_settings, report_settings
+    from ._compare import _feature_names, compare_arguments, compare_settings, load_sides, report_settings, side_wheres
     from ._profile import is_profile
 
     args = compare_arguments(**compare_kwargs)
     checked = check_compare(**args)
     if is_profile(offline):
         raise SkewcheckInputError("an offline profile is compared in memory, not bucket by bucket")
-    off, on = load(offline, role="offline"), load(online, role="online")
+    off, on = load_sides(offline, online, side_wheres(args["where"], args["where_offline"], args["where_online"]))
     keys, timestamp = checked.keys, args["timestamp"]
     names = _feature_names(off, on, keys, timestamp, checked.features)
     key_types = {}
@@ -276,10 +276,12 @@ def merge(
 def compare_in_buckets(offline: Any, online: Any, *, buckets: int = 4, **compare_kwargs: Any) -> SkewReport:
     """`compare()` computed bucket by bucket in memory, in the sequence the engines follow: equal to
     it, JSON for JSON. The test oracle of the bucketed path."""
+    from ._compare import load_sides, side_wheres
+
     chosen = plan(offline, online, **compare_kwargs)
+    wheres = side_wheres(*(compare_kwargs.get(k) for k in ("where", "where_offline", "where_online")))
     frames = []
-    for side, data in (("offline", offline), ("online", online)):
-        source = load(data, role=side)
+    for side, source in zip(("offline", "online"), load_sides(offline, online, wheres)):
         whole = (
             source.frame.select(chosen.columns(side)).with_row_index(ROW).with_columns(bucket_of(chosen, side, buckets))
         )

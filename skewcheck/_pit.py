@@ -46,13 +46,14 @@ def audit_point_in_time(
     features_source: Any = None,
     source_time: str | None = None,
     examples: int = DEFAULT_EXAMPLES,
+    where: Any = None,
 ) -> PitReport:
     """Check a training set for features computed after the prediction moment.
 
     Parameters
     ----------
-    training : path or frame
-        The training set: one row per (entity, event time), with its feature values and the
+    training : path, dataset or frame
+        The training set (a file, directory, glob or list of files, or a table): one row per (entity, event time), with its feature values and the
         timestamps of the feature rows they came from.
     event_time : str
         The column holding the prediction moment (the label's observation time).
@@ -72,6 +73,9 @@ def audit_point_in_time(
         (when there is one).
     examples : int
         Offending rows kept per check.
+    where : str or polars.Expr, optional
+        Audit only the training rows where this holds (SQL text or a polars expression, as in
+        compare). The features source is read whole: its history serves the as-of join.
 
     Returns
     -------
@@ -103,7 +107,7 @@ def audit_point_in_time(
         source_time=source_time,
         examples=examples,
     )
-    train = load(training, role="training")
+    train = load(training, role="training", where=where)
     for key in key_list:
         _require(train, key, "key", "keys")
     event = _time_cast(train, event_time, "event time", "event_time")

@@ -58,6 +58,9 @@ _COMPARE_OPTIONS: dict[str, Any] = {
     "diagnose": True,
     "fail_on": "skew",
     "progress": None,
+    "where": None,  # checked where the data is loaded (`_dataset.parse_where`)
+    "where_offline": None,
+    "where_online": None,
     "engine": "local",
     "client": None,
 }

@@ -33,6 +33,7 @@ except ImportError as missing:  # the core never needs Feast; this adapter is th
     ) from missing
 
 from ._compare import compare
+from ._dataset import parse_where
 from ._errors import SkewcheckInputError
 from ._io import load
 from ._model import SkewReport
@@ -165,6 +166,7 @@ def compare_logged(
     *,
     feature_service: str | None = None,
     timestamp: str = FEAST_TIMESTAMP,
+    where: Any = None,
     **compare_options: Any,
 ) -> SkewReport:
     """Compare logged served values with the point-in-time correct offline values.
@@ -183,17 +185,22 @@ def compare_logged(
     ----------
     store : feast.FeatureStore
         The store whose offline store holds the features' history.
-    serving_log : frame, path, directory or list of paths
+    serving_log : frame, path, directory, glob or list of paths
         Either a log in Feast's logged-features format, as `serve` writes it (files or
         directories of parquet files; columns ``<view>__<feature>`` and ``__log_timestamp``, which
         is then the timestamp), or one row per served request with the join keys, the
-        `timestamp` column and one column per feature named by its plain feature name.
+        `timestamp` column and one column per feature named by its plain feature name. A
+        dataset is read as `skewcheck.compare` reads one (hive partitions such as
+        ``__log_date=2026-11-30/`` are columns; the files must agree on their schema).
     features : str or list of str, optional
         Feature references ``"view:feature"``, or plain feature names as logged.
     feature_service : str, optional
         Compare every feature of this feature service (instead of `features`).
     timestamp : str
         The column of a plain log that holds the moment of each request.
+    where : str or polars.Expr, optional
+        Compare only the logged requests where this holds, e.g. ``"__log_date = '2026-11-30'"``
+        (SQL text or a polars expression, as in compare): only they are recomputed offline.
     **compare_options
         Passed to `skewcheck.compare` (``abs_tol``, ``rel_tol``, ``tests``, ...).
 
@@ -213,11 +220,14 @@ def compare_logged(
     >>> report.passed  # doctest: +SKIP
     """
     check_feast(features=features, timestamp=timestamp, compare_options=compare_options)
+    if where is not None:
+        parse_where(where, "where")
     wanted = _resolve(store, _service_features(store, feature_service) if feature_service else features)
     keys = _join_keys(store, wanted)
     fields = _request_fields(store, wanted)
     names = [f.name for f in wanted]
-    log, label = _log_frame(serving_log), "serving log"
+    source = load(serving_log, role="serving log", where=where)
+    log, label = source.frame.collect(), "serving log"
     if LOG_TIMESTAMP in log.columns:  # Feast's logged-features format
         timestamp, label = LOG_TIMESTAMP, "served-feature log"
         log = log.rename({f"{f.view}__{f.name}": f.name for f in wanted if f"{f.view}__{f.name}" in log.columns})
@@ -232,18 +242,8 @@ def compare_logged(
         features=names,
         **compare_options,
     )
-    if isinstance(serving_log, (str, Path, list, tuple)):
-        source = ", ".join(map(str, serving_log if isinstance(serving_log, (list, tuple)) else [serving_log]))
-    else:
-        source = f"{len(served):,} rows"
-    return dataclasses.replace(report, offline_label="Feast offline store", online_label=f"{label} {source}")
-
-
-def _log_frame(serving_log: Any) -> pl.DataFrame:
-    """A directory or list of log files read as one frame; a file or frame loaded as it is."""
-    if isinstance(serving_log, (list, tuple)) or (isinstance(serving_log, (str, Path)) and Path(serving_log).is_dir()):
-        return read_log(serving_log)
-    return load(serving_log, role="serving log").frame.collect()
+    name = source.label if source.files else f"{len(served):,} rows"
+    return dataclasses.replace(report, offline_label="Feast offline store", online_label=f"{label} {name}")
 
 
 def _service_features(store: FeatureStore, name: str) -> list[str]:

@@ -296,6 +296,20 @@ def test_duplicates_null_keys_and_mismatches_give_the_local_report(client, small
     _assert_same(on_dask, local)
 
 
+def test_a_directory_of_files_with_a_filter_gives_the_local_report(client, small_pieces, tmp_path):
+    offline, online = _shop(rows=2_000)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for index, part in enumerate((online.head(900), online.slice(900))):  # the second file's rows come after
+        _write(part, logs / f"part-{index}.parquet")
+    path = _write(offline, tmp_path / "off.parquet")
+
+    on_dask, local = _both(path, logs, client, keys="id", where="visits > 2")
+
+    assert local["rows"]["online"] < online.height
+    _assert_same(on_dask, local)
+
+
 def test_an_as_of_join_gives_the_local_report(client, small_pieces):
     offline, online = _history()
 

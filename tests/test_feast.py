@@ -223,3 +223,19 @@ def test_timestamp_must_hold_datetimes(store):
     entities = entities_at_moment([1]).with_columns(pl.col("event_timestamp").dt.to_string())
     with pytest.raises(SkewcheckInputError, match="must hold datetimes"):
         compare_store(store, entities, FEATURES)
+
+
+def test_compare_logged_reads_a_partitioned_log_and_where_picks_a_day(store, rows, tmp_path):
+    log = clean_log(rows).with_columns(day=pl.col("event_timestamp").dt.date())
+    for (day,), part in log.group_by("day"):
+        (tmp_path / "log" / f"day={day}").mkdir(parents=True)
+        part.drop("day").write_parquet(tmp_path / "log" / f"day={day}" / "part-0.parquet")
+    (tmp_path / "log" / "day=2026-03-09").mkdir()
+    (tmp_path / "log" / "day=2026-03-09" / "part-0.parquet").write_bytes(b"not parquet: must never be opened")
+
+    report = compare_logged(store, tmp_path / "log", REFS, where="day = '2026-03-02'")
+
+    second_day = log.filter(pl.col("day") == datetime(2026, 3, 2).date())
+    assert report.rows.online == report.rows.matched == second_day.height > 0
+    assert all(feature.values.mismatched == 0 for feature in report.features)
+    assert report.online_label == f"serving log {tmp_path / 'log'} (1 of 4 parquet files) where day = '2026-03-02'"

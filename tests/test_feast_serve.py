@@ -308,8 +308,8 @@ def test_compare_logged_names_a_scaled_materialization_from_the_log(repo, tmp_pa
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda tmp: (tmp / "empty").mkdir(), "holds no parquet files"),
-        (lambda tmp: pl.DataFrame({"x": [1]}).write_parquet(tmp / "x.parquet"), "no column '__log_timestamp'"),
+        (lambda tmp: (tmp / "empty").mkdir(), "a directory that holds no data files"),
+        (lambda tmp: pl.DataFrame({"x": [1]}).write_parquet(tmp / "x.parquet"), "serving log has no column 'user_id'"),
     ],
 )
 def test_compare_logged_cli_rejects_what_is_not_a_log(repo, tmp_path, capsys, make, message):

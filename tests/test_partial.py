@@ -2,6 +2,7 @@
 duplicates, null keys, exact and as-of joins, mismatches of every cause, type mismatches, missing
 features, categorical and temporal features, and random frames."""
 
+import json
 import math
 import pickle
 import warnings
@@ -220,3 +221,13 @@ def test_key_format_from_a_sample_by_normalised_key(monkeypatch):
     report = _assert_equal(lower, upper, 5, keys="user")
     assert report.rows.diagnosis.cause.value == "key_format" and "letter case" in report.rows.diagnosis.detail
     assert 0.5 < report.rows.diagnosis.share < 1.2  # an estimate from about 40 rows of ~200
+
+
+def test_a_where_filter_is_applied_bucket_by_bucket_as_in_memory():
+    offline = pl.DataFrame({"id": range(40), "day": [i % 4 for i in range(40)], "x": [float(i) for i in range(40)]})
+    online = offline.with_columns(pl.when(pl.col("id") % 3 == 0).then(pl.col("x") * 100).otherwise("x"))
+    options = {"keys": "id", "where": "day >= 2", "where_online": "day = 3"}
+    expected = json.loads(skewcheck.compare(offline, online, **options).to_json())
+    assert expected["rows"]["offline"] == 20 and expected["rows"]["online"] == 10
+    for buckets in (1, 3):
+        assert json.loads(compare_in_buckets(offline, online, buckets=buckets, **options).to_json()) == expected

@@ -19,15 +19,20 @@ from .model import FeatureProfile, GridHistogram, Profile, QuantileSummary
 from .sketch import NUMERIC_KINDS, VALUE_CAP, grid, grid_counts, mid_quantiles
 
 
-def profile(data: Any, *, features: Sequence[str] | None = None, engine: str = "local", client: Any = None) -> Profile:
+def profile(
+    data: Any, *, features: Sequence[str] | None = None, where: Any = None, engine: str = "local", client: Any = None
+) -> Profile:
     """Compute the mergeable statistics of every feature (column) of a dataset.
 
     Parameters
     ----------
-    data : path or frame
-        Parquet, CSV or NDJSON path, or a polars, pandas or pyarrow table.
+    data : path, dataset or frame
+        Parquet, CSV or NDJSON path, a directory, glob or list of them (as compare takes), or a
+        polars, pandas or pyarrow table.
     features : list of str, optional
         Columns to profile. Default: all.
+    where : str or polars.Expr, optional
+        Profile only the rows where this holds (SQL text or a polars expression, as in compare).
     engine : {"local", "dask"}
         ``"dask"``: profile pieces of the data on a Dask cluster and merge them (`merge_profiles`).
     client : distributed.Client, optional
@@ -55,8 +60,8 @@ def profile(data: Any, *, features: Sequence[str] | None = None, engine: str = "
     if engine == "dask":
         from .._dask import profile_on_dask
 
-        return profile_on_dask(data, features=features, client=client)
-    source = load(data, role="data")
+        return profile_on_dask(data, features=features, where=where, client=client)
+    source = load(data, role="data", where=where)
     names = profiled_names(source, features)
     results: list[FeatureProfile] = []
     with worker_pool(os.cpu_count() or 1) as pool:

@@ -50,6 +50,7 @@ def check_profile_options(**options: Any) -> None:
         "max_mismatch_rate": DEFAULT_MAX_MISMATCH_RATE,
         "examples": DEFAULT_EXAMPLES,
         "diagnose": True,
+        "where_offline": None,
     }
     for name, value in options.items():
         if value != defaults[name]:
@@ -70,6 +71,7 @@ def compare_profile(
     null_rate_tolerance: float = DEFAULT_NULL_RATE_TOLERANCE,
     fail_on: str = "skew",
     progress: bool | None = None,
+    where: Any = None,
 ) -> SkewReport:
     """Compare online data with a profile of the offline data, distributions only.
 
@@ -102,6 +104,8 @@ def compare_profile(
         As in compare (a profile has no matched pairs, so every difference is skew).
     progress : bool, optional
         Show progress on stderr; default: when stderr is a terminal.
+    where : str or polars.Expr, optional
+        Compare only the online rows where this holds, as in compare.
 
     Returns
     -------
@@ -123,7 +127,7 @@ def compare_profile(
     if not isinstance(profile, Profile):
         profile = Profile.from_json(profile)
     gate = Verdict(fail_on)
-    on = load(online, role="online")
+    on = load(online, role="online", where=where)
     reserved = ([keys] if isinstance(keys, str) else list(keys or [])) + ([timestamp] if timestamp else [])
     names = _compared_names(profile, features, reserved)
     settings = Settings(null_rate_tolerance=null_rate_tolerance, tests=tests)
