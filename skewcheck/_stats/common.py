@@ -63,13 +63,10 @@ def floats(values: pl.Series) -> np.ndarray:
 
 
 def sorted_floats(values: pl.Series) -> np.ndarray:
-    """The sample sorted, as float64. A writable array from polars is already a copy (of
-    several chunks): it is sorted in place, sparing a second copy of a large column."""
-    array = floats(values)
-    if array.flags.writeable:
-        array.sort()
-        return array
-    return np.sort(array)
+    """The sample sorted, as float64 (nulls last, as NaN, where NumPy puts NaN). Polars sorts on
+    all cores and, on one, in about half the time of ``np.sort``; the result is the same array."""
+    require_numeric(values)
+    return values.cast(pl.Float64).sort(nulls_last=True).to_numpy()
 
 
 def require_numeric(values: pl.Series) -> None:
