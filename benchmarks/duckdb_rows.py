@@ -1,28 +1,29 @@
-"""The row-level peer: the same comparison written as one DuckDB SQL query, as a practitioner would.
+"""The row-level peer: the same counts written as DuckDB SQL queries, as a practitioner would.
 
 Usage: python duckdb_rows.py OFFLINE.parquet ONLINE.parquet RESULT.json --key id [--key ...]
                              [--timestamp ts] [--abs-tol X] [--rel-tol X]
 
-One query over both parquet files, FULL OUTER JOIN on the keys and the timestamp, computes for every
-feature (every column of both files but the keys and the timestamp):
+Three queries, as a practitioner would write them: one over each file for the null and NaN rates of
+every feature (every column of both files but the keys and the timestamp), and one that joins the
+files on the keys and the timestamp and computes for every feature:
 
-- the pairs compared (rows that joined) and the pairs that mismatch: ``IS DISTINCT FROM`` beyond the
-  tolerance skewcheck uses by default (floats agree when equal, NaN with NaN, or both finite and
+- the pairs that mismatch: ``IS DISTINCT FROM`` beyond the tolerance skewcheck uses by default
+  (floats agree when equal, NaN with NaN, or when their difference is finite and
   ``|a - b| <= abs_tol + rel_tol * max(|a|, |b|)``; integers when equal or within ``abs_tol``), so a
   null on one side only is a mismatch;
 - the pairs null on the offline side only and on the online side only;
 - the largest ``|a - b|`` over the pairs where both are finite;
-- the null and NaN rates of each side;
 
-and the row counts: rows per side, matched, offline only, online only. DuckDB uses all cores (its
-default; set explicitly below), as polars does for skewcheck.
+and the row counts: rows per side, matched, offline only and online only (rows minus matched: the
+keys are unique). DuckDB uses all cores (its default; set explicitly below), as polars does for
+skewcheck.
 
 What it does not compute, and skewcheck's default report does: the first mismatching pairs in key
 order (examples), the scatter sample, a distribution test per feature (the normalised Wasserstein
 distance over all values), the naming of the cause (diagnosis, with its look-up of earlier offline
 rows for stale values), and duplicate or null keys (skewcheck joins only the first row of a
 repeated key; this query would pair every repeat: the benchmark data has unique keys). It is
-therefore the lower bound of the work, not the same work: the count part of it.
+the count part of skewcheck's work, not all of it.
 
 benchmarks/run.py starts this in a fresh process, measures its wall time and peak memory, and checks
 that its counts equal skewcheck's.
@@ -40,50 +41,52 @@ import duckdb
 FLOAT_TYPES = ("FLOAT", "DOUBLE", "REAL")
 
 
-def feature_sql(name: str, dtype: str, abs_tol: float, rel_tol: float) -> list[str]:
-    """The aggregates of one feature, over the joined rows (`o` offline, `n` online)."""
+def pair_aggregates(name: str, dtype: str, abs_tol: float, rel_tol: float) -> list[str]:
+    """The aggregates of one feature over the joined pairs (`o` offline, `n` online)."""
     a, b = f'o."{name}"', f'n."{name}"'
-    both = "o.__present AND n.__present"
     if dtype in FLOAT_TYPES:  # compared as doubles, as skewcheck does
         x, y = f"{a}::DOUBLE", f"{b}::DOUBLE"
         finite = f"isfinite({x}) AND isfinite({y})"
         diff = f"abs({x} - {y})"
-        within = f"{finite} AND {diff} <= {abs_tol!r} + {rel_tol!r} * greatest(abs({x}), abs({y}))"
-        nan_a, nan_b = f"isnan({a})", f"isnan({b})"
+        # an infinite difference (one side infinite, or an overflow) never agrees
+        within = f"isfinite({x} - {y}) AND {diff} <= {abs_tol!r} + {rel_tol!r} * greatest(abs({x}), abs({y}))"
     else:  # integers: exact, in a type wide enough for any difference
-        finite, nan_a, nan_b = "true", "false", "false"
+        finite = "true"
         diff = f"abs({a}::HUGEINT - {b}::HUGEINT)::DOUBLE"
         within = f"{diff} <= {abs_tol!r}" if abs_tol > 0 else "false"
-    mismatch = f"{a} IS DISTINCT FROM {b} AND NOT coalesce({within}, false)"
     return [
-        f'count(*) FILTER ({both} AND {mismatch}) AS "{name}.mismatched"',
-        f'count(*) FILTER ({both} AND {a} IS NULL AND {b} IS NOT NULL) AS "{name}.null_offline_only"',
-        f'count(*) FILTER ({both} AND {a} IS NOT NULL AND {b} IS NULL) AS "{name}.null_online_only"',
-        f'max({diff}) FILTER ({both} AND {finite}) AS "{name}.max_abs_diff"',
-        f'count(*) FILTER (o.__present AND {a} IS NULL) AS "{name}.offline_nulls"',
-        f'count(*) FILTER (n.__present AND {b} IS NULL) AS "{name}.online_nulls"',
-        f'count(*) FILTER (o.__present AND {nan_a}) AS "{name}.offline_nans"',
-        f'count(*) FILTER (n.__present AND {nan_b}) AS "{name}.online_nans"',
+        f'count(*) FILTER ({a} IS DISTINCT FROM {b} AND NOT coalesce({within}, false)) AS "{name}.mismatched"',
+        f'count(*) FILTER ({a} IS NULL AND {b} IS NOT NULL) AS "{name}.null_offline_only"',
+        f'count(*) FILTER ({a} IS NOT NULL AND {b} IS NULL) AS "{name}.null_online_only"',
+        f'max({diff}) FILTER ({finite}) AS "{name}.max_abs_diff"',
     ]
 
 
-def query(offline: Path, online: Path, on: list[str], features: dict[str, str], abs_tol: float, rel_tol: float) -> str:
-    join = " AND ".join(f'o."{c}" = n."{c}"' for c in on)
-    aggregates = [
-        "count(*) FILTER (o.__present) AS offline",
-        "count(*) FILTER (n.__present) AS online",
-        "count(*) FILTER (o.__present AND n.__present) AS matched",
-        "count(*) FILTER (n.__present IS NULL) AS offline_only",
-        "count(*) FILTER (o.__present IS NULL) AS online_only",
-    ]
+def side_aggregates(name: str, dtype: str) -> list[str]:
+    """The null and NaN counts of one feature over all rows of one side."""
+    nan = f'count(*) FILTER (isnan("{name}"))' if dtype in FLOAT_TYPES else "0"
+    return [f'count(*) - count("{name}") AS "{name}.nulls"', f'{nan} AS "{name}.nans"']
+
+
+def pairs_query(offline: Path, online: Path, on: list[str], features: dict, abs_tol: float, rel_tol: float) -> str:
+    aggregates = ["count(*) AS matched"]
     for name, dtype in features.items():
-        aggregates += feature_sql(name, dtype, abs_tol, rel_tol)
-    body = ",\n  ".join(aggregates)
+        aggregates += pair_aggregates(name, dtype, abs_tol, rel_tol)
+    using = ", ".join(f'"{c}"' for c in on)
     return (
-        f"WITH o AS (SELECT *, true AS __present FROM read_parquet('{offline}')),\n"
-        f"     n AS (SELECT *, true AS __present FROM read_parquet('{online}'))\n"
-        f"SELECT\n  {body}\nFROM o FULL OUTER JOIN n ON {join}"
+        "SELECT\n  " + ",\n  ".join(aggregates) + "\n"
+        f"FROM read_parquet('{offline}') AS o JOIN read_parquet('{online}') AS n USING ({using})"
     )
+
+
+def side_query(path: Path, features: dict) -> str:
+    aggregates = ["count(*) AS rows"] + [a for name, dtype in features.items() for a in side_aggregates(name, dtype)]
+    return "SELECT\n  " + ",\n  ".join(aggregates) + f"\nFROM read_parquet('{path}')"
+
+
+def fetch(connection: duckdb.DuckDBPyConnection, sql: str) -> dict:
+    cursor = connection.execute(sql)
+    return dict(zip((d[0] for d in cursor.description), cursor.fetchone()))
 
 
 def compare(offline: Path, online: Path, on: list[str], abs_tol: float, rel_tol: float) -> dict:
@@ -94,23 +97,25 @@ def compare(offline: Path, online: Path, on: list[str], abs_tol: float, rel_tol:
         for path in (offline, online)
     ]
     features = {name: dtype for name, dtype in schemas[0].items() if name in schemas[1] and name not in on}
-    cursor = connection.execute(query(offline, online, on, features, abs_tol, rel_tol))
-    row = dict(zip((d[0] for d in cursor.description), cursor.fetchone()))
-    rows = {k: row[k] for k in ("offline", "online", "matched", "offline_only", "online_only")}
+    sides = [fetch(connection, side_query(path, features)) for path in (offline, online)]
+    pairs = fetch(connection, pairs_query(offline, online, on, features, abs_tol, rel_tol))
+    matched = pairs["matched"]
+    rows = {
+        "offline": sides[0]["rows"],
+        "online": sides[1]["rows"],
+        "matched": matched,
+        "offline_only": sides[0]["rows"] - matched,  # keys are unique on each side
+        "online_only": sides[1]["rows"] - matched,
+    }
     result = {}
     for name in features:
-        values = {k.split(".", 1)[1]: v for k, v in row.items() if k.startswith(f"{name}.")}
-        result[name] = {
-            "compared": rows["matched"],
-            "mismatched": values["mismatched"],
-            "null_offline_only": values["null_offline_only"],
-            "null_online_only": values["null_online_only"],
-            "max_abs_diff": values["max_abs_diff"],
-            "offline_null_rate": values["offline_nulls"] / rows["offline"] if rows["offline"] else 0.0,
-            "online_null_rate": values["online_nulls"] / rows["online"] if rows["online"] else 0.0,
-            "offline_nan_rate": values["offline_nans"] / rows["offline"] if rows["offline"] else 0.0,
-            "online_nan_rate": values["online_nans"] / rows["online"] if rows["online"] else 0.0,
-        }
+        result[name] = {key: pairs[f"{name}.{key}"] for key in ("mismatched", "null_offline_only", "null_online_only")}
+        result[name]["compared"] = matched
+        result[name]["max_abs_diff"] = pairs[f"{name}.max_abs_diff"]
+        for side, counts in zip(("offline", "online"), sides):
+            for what in ("null", "nan"):
+                share = counts[f"{name}.{what}s"] / counts["rows"] if counts["rows"] else 0.0
+                result[name][f"{side}_{what}_rate"] = share
     return {"rows": rows, "features": result}
 
 
