@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from ._align import align
+from ._align import align, join_columns
 from ._dataset import parse_where
 from ._diagnose_rows import diagnose_rows
 from ._errors import SkewcheckInputError, SkewcheckWarning
@@ -25,7 +25,7 @@ from ._io import Source, load
 from ._model import SkewReport, Verdict
 from ._profile import compare_profile, is_profile
 from ._profile.side import check_profile_options
-from ._run import read_columns, run_features
+from ._run import read_columns, run_features, worker_pool
 from ._settings import (
     DEFAULT_ABS_TOL,
     DEFAULT_EXAMPLES,
@@ -198,9 +198,27 @@ def compare(
     settings = Settings(abs_tol, rel_tol, max_mismatch_rate, null_rate_tolerance, examples, tests, diagnose)
     off, on = load_sides(offline, online, wheres)
     names = _feature_names(off, on, key_list, timestamp, features)
-    alignment, rows = None, None
-    if key_list:
-        alignment = align(off, on, keys=key_list, timestamp=timestamp, asof=asof, tolerance=checked.asof_tolerance)
+    pending = None
+    with worker_pool(1) as aligner:
+        if key_list:  # the join runs while the first features are tested
+            join_columns(off, on, key_list, timestamp)  # bad join columns fail at once
+            pending = aligner.submit(
+                align, off, on, keys=key_list, timestamp=timestamp, asof=asof, tolerance=checked.asof_tolerance
+            )
+
+        def read(chunk: list[str]):
+            return {name: RawSide(s) for name, s in read_columns(off, chunk).items()}, read_columns(on, chunk)
+
+        results, notes = run_features(
+            names,
+            max(off.rows, on.rows),
+            read,
+            lambda name, o, n: judge(name, o, n, settings, pending and pending.result, asof=asof),
+            progress=progress,
+        )
+        alignment = pending and pending.result()
+    rows = None
+    if alignment is not None:
         rows = alignment.counts
         if diagnose:  # the counts with why few rows joined, when that can be told
             rows = replace(
@@ -214,17 +232,6 @@ def compare(
                     alignment.user_names(),
                 ),
             )
-
-    def read(chunk: list[str]):
-        return {name: RawSide(s) for name, s in read_columns(off, chunk).items()}, read_columns(on, chunk)
-
-    results, notes = run_features(
-        names,
-        max(off.rows, on.rows),
-        read,
-        lambda name, o, n: judge(name, o, n, settings, alignment),
-        progress=progress,
-    )
     for note in notes:
         warnings.warn(note, SkewcheckWarning, stacklevel=2)
     return build_report(

@@ -161,9 +161,20 @@ class RawSide:
 
 
 def judge(
-    name: str, off: OfflineSide | None, on: pl.Series | None, settings: Settings, alignment: Alignment | None = None
+    name: str,
+    off: OfflineSide | None,
+    on: pl.Series | None,
+    settings: Settings,
+    alignment: Alignment | Callable[[], Alignment] | None = None,
+    *,
+    asof: bool = False,
 ) -> FeatureResult:
-    """Everything skewcheck finds about one feature, and its verdict."""
+    """Everything skewcheck finds about one feature, and its verdict.
+
+    `alignment` may be a function that waits for it: the distribution test, which needs no join
+    (unless `asof`: then it describes the rows that were served), runs before it is called, so
+    the tests of the first features overlap the join.
+    """
     kind = off.kind if off is not None else kind_of(on.dtype)
     offline_null, offline_nan = off.null_rates() if off is not None else (0.0, 0.0)
     nulls = NullRates(
@@ -176,6 +187,18 @@ def judge(
         return early
     original = (off, on)
     off, on, kind, reasons, notes, testable = meet_types(off, on, kind)
+
+    def tested() -> Evidence:
+        if not (testable and kind in TESTED_KINDS):
+            return Evidence()
+        test_kind = "categorical" if kind == "categorical" else "numeric"
+        return off.evidence(name, finite_values(on, kind), kind, settings.test_for(name, test_kind))
+
+    if isinstance(alignment, Alignment):
+        asof = alignment.asof
+    evidence = None if asof else tested()
+    if callable(alignment):
+        alignment = alignment()
     values, diagnosis = None, None
     if alignment is not None:  # rows joined on keys: the offline side holds the rows
         values, mismatch = compare_values(off.series, on, alignment, kind, settings)
@@ -194,10 +217,8 @@ def judge(
             off = RawSide(off.series.gather(alignment.pairs.get_column(OFFLINE_ROW)))
             offline_null, offline_nan = off.null_rates()
             nulls = replace(nulls, offline_rate=offline_null, offline_nan_rate=offline_nan)
-    evidence = Evidence()
-    if testable and kind in TESTED_KINDS:
-        test_kind = "categorical" if kind == "categorical" else "numeric"
-        evidence = off.evidence(name, finite_values(on, kind), kind, settings.test_for(name, test_kind))
+    if evidence is None:
+        evidence = tested()
     return conclude(name, kind, nulls, dtypes, reasons, notes, values, diagnosis, evidence, settings)
 
 

@@ -45,7 +45,8 @@ def read_columns(side: Source, names: list[str]) -> dict[str, pl.Series]:
     if not present:
         return {}
     try:
-        frame = side.frame.select(present).collect()
+        # one chunk a column: gathers by row pairs and sorts are faster than over the file's row groups
+        frame = side.frame.select(present).collect().rechunk()
     except pl.exceptions.PolarsError as exc:
         raise SkewcheckInputError(
             f"{side.label}: cannot read column(s) {', '.join(present)} ({str(exc).splitlines()[0]})"

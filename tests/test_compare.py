@@ -272,3 +272,41 @@ def test_a_profile_stands_in_for_the_offline_data(tmp_path):
     assert skewcheck.compare(path, online).passed
     report = skewcheck.compare(path, shifted)
     assert [f.name for f in report.skewed] == ["spend"]
+
+
+@pytest.mark.parametrize("asof", [False, True])
+def test_a_join_slower_than_the_distribution_tests_changes_nothing(monkeypatch, asof):
+    """The join runs while the first features are tested: however late it ends, the report is the same."""
+    import time
+
+    from skewcheck import _compare
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    offline = pl.DataFrame(
+        {
+            "id": np.arange(n) % 300,
+            "ts": pl.datetime_range(
+                pl.datetime(2026, 1, 1), pl.datetime(2026, 1, 1) + pl.duration(hours=n - 1), "1h", eager=True
+            ),
+            **{f"x{i}": rng.normal(i, 1, n) for i in range(6)},
+        }
+    )
+    online = offline.sample(fraction=0.9, seed=1).with_columns(pl.col("x0") * 1.5, pl.col("x3").round(1))
+    options = {"keys": "id", "timestamp": "ts", "asof": asof}
+    expected = skewcheck.compare(offline, online, **options).to_dict()
+    real_align = _compare.align
+
+    def slow_align(*args, **kwargs):
+        time.sleep(0.5)
+        return real_align(*args, **kwargs)
+
+    monkeypatch.setattr(_compare, "align", slow_align)
+    assert skewcheck.compare(offline, online, **options).to_dict() == expected
+    assert expected["features"][0]["values"]["mismatched"] > 0
+    if asof:  # the distributions are those of the offline rows that were served, not of the history
+        served = offline.join(online.select("id", "ts"), on=["id", "ts"], how="semi")
+        exact = skewcheck.compare(served, online, keys="id", timestamp="ts").to_dict()
+        assert {f["name"]: f["distribution"] for f in expected["features"]} == {
+            f["name"]: f["distribution"] for f in exact["features"]
+        }

@@ -327,12 +327,12 @@ def test_ctrl_c_cancels_the_queued_features(monkeypatch):
 
     calls = []
 
-    def slow_feature(name, *args):
+    def slow_feature(name, *args, **kwargs):
         calls.append(name)
         if len(calls) == 3:
             raise KeyboardInterrupt
         time.sleep(0.02)
-        return real(name, *args)
+        return real(name, *args, **kwargs)
 
     real = _compare.judge
     monkeypatch.setattr(_compare, "judge", slow_feature)

@@ -581,3 +581,33 @@ def test_sorting_never_changes_the_callers_series():
     assert chunked.n_chunks() == 2
     wasserstein_normed(chunked, single)
     assert chunked.to_list() == [3.0, 1.0, 2.0, 0.5] and single.to_list() == [5.0, 4.0, 9.0]
+
+
+def _plain_sorted_wasserstein(u: np.ndarray, v: np.ndarray, block: int) -> float:
+    """The Wasserstein sum of `_sorted_wasserstein` written with a fresh array per step (issue 3's
+    version): its buffered rewrite must give the same float, bit for bit."""
+    n, m = u.size, v.size
+    g = math.gcd(n, m)
+    du, dv = m // g, n // g
+    u_rows, v_rows = u.reshape(g, dv), v.reshape(g, du)
+    area = 0.0
+    for start in range(0, dv, block):
+        r = np.arange(start, min(start + block, dv), dtype=np.int64)
+        v_index, offset = np.divmod(r * du, dv)
+        area += float((np.abs(u_rows[:, r[0] : r[-1] + 1] - v_rows[:, v_index]) * np.minimum(dv - offset, du)).sum())
+    for start in range(1, du, block):
+        s = np.arange(start, min(start + block, du), dtype=np.int64)
+        u_index, offset = np.divmod(s * dv, du)
+        area += float((np.abs(v_rows[:, s[0] : s[-1] + 1] - u_rows[:, u_index]) * np.minimum(du - offset, dv)).sum())
+    return float(area / (n * du))
+
+
+@pytest.mark.parametrize(
+    "n, m", [(1, 1), (7, 3), (999, 1001), (300_000, 150_000), (12, 600_000), (600_000, 400_000), (262_145, 262_144)]
+)
+def test_wasserstein_blocks_sum_exactly_as_the_plain_expressions(n, m):
+    from skewcheck._stats.samples import _WASSERSTEIN_BLOCK, _sorted_wasserstein
+
+    rng = np.random.default_rng(n + m)
+    u, v = np.sort(rng.normal(0, 1, n)), np.sort(rng.normal(0.3, 2, m))
+    assert _sorted_wasserstein(u, v) == _plain_sorted_wasserstein(u, v, _WASSERSTEIN_BLOCK)

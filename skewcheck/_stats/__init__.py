@@ -157,8 +157,7 @@ def distribution_test(
     """
     check_kind(kind, offline, online)
     if test is None:
-        both = pl.concat(aligned(offline, online))
-        test = default_test(kind, offline.len(), count_unique(both, limit=_FEW_VALUES + 1))
+        test = default_test(kind, offline.len(), count_unique(*aligned(offline, online), limit=_FEW_VALUES + 1))
     elif test not in TESTS:
         raise ValueError(f"unknown test {test!r}: expected one of {', '.join(TESTS)}")
     if test in NUMERIC_ONLY_TESTS and kind != "numeric":

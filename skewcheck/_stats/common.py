@@ -37,15 +37,17 @@ DEFAULT_THRESHOLDS: Mapping[str, float] = MappingProxyType(
 _PROBE_ROWS = 10_000
 
 
-def count_unique(values: pl.Series, *, limit: int) -> int:
-    """Number of distinct values, or `limit` if a first look already finds that many.
+def count_unique(*samples: pl.Series, limit: int) -> int:
+    """Number of distinct values over the samples, or `limit` if a first look already finds that many.
 
     Counting the distinct values of a million floats takes ~50 ms; callers only ask whether
-    there are more than a handful, which the first rows usually settle.
+    there are more than a handful, which the first rows usually settle. The samples are joined
+    only when the first look does not settle it.
     """
-    if values.head(_PROBE_ROWS).n_unique() >= limit:
+    probe = pl.concat([values.head(_PROBE_ROWS) for values in samples]).head(_PROBE_ROWS)
+    if probe.n_unique() >= limit:
         return limit
-    return values.n_unique()
+    return pl.concat(samples).n_unique()
 
 
 def aligned(offline: pl.Series, online: pl.Series) -> tuple[pl.Series, pl.Series]:
@@ -63,13 +65,10 @@ def floats(values: pl.Series) -> np.ndarray:
 
 
 def sorted_floats(values: pl.Series) -> np.ndarray:
-    """The sample sorted, as float64. A writable array from polars is already a copy (of
-    several chunks): it is sorted in place, sparing a second copy of a large column."""
-    array = floats(values)
-    if array.flags.writeable:
-        array.sort()
-        return array
-    return np.sort(array)
+    """The sample sorted, as float64 (nulls last, as NaN, where NumPy puts NaN). Polars sorts on
+    all cores and, on one, in about half the time of ``np.sort``; the result is the same array."""
+    require_numeric(values)
+    return values.cast(pl.Float64).sort(nulls_last=True).to_numpy()
 
 
 def require_numeric(values: pl.Series) -> None:
@@ -104,7 +103,7 @@ def warn_if_constant(offline: pl.Series, online: pl.Series) -> None:
     constant = [
         f"{name} sample holds only {values[0]!r}"
         for name, values in (("offline", offline), ("online", online))
-        if bool((values == values[0]).all())
+        if _constant(values)
     ]
     if constant:
         warnings.warn(
@@ -113,3 +112,9 @@ def warn_if_constant(offline: pl.Series, online: pl.Series) -> None:
             SkewcheckWarning,
             stacklevel=3,
         )
+
+
+def _constant(values: pl.Series) -> bool:
+    """All values equal the first; the first rows usually tell that they do not."""
+    first = values[0]
+    return bool((values.head(_PROBE_ROWS) == first).all()) and bool((values == first).all())
