@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import socket
@@ -53,6 +54,7 @@ DASK_WORKERS = 2
 DASK_WORKER_MEMORY = "4GB"
 # Settings that say how a comparison ran, not what it found: they may differ between equal reports.
 HOW_RUN = ("engine", "memory_limit", "spill_dir", "dask")
+FLOAT_RTOL = 1e-9
 
 
 @dataclass
@@ -109,6 +111,17 @@ def stable(report_path: Path) -> dict:
     return report
 
 
+def same(a, b) -> bool:
+    """Equal reports: the same structure and values, floats to 1e-9 relative (the exactness promised)."""
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=FLOAT_RTOL) or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
+
+
 def bench_linear(work: Path, sizes: Sizes) -> list[Result]:
     results = []
     for rows in sizes.linear:
@@ -134,8 +147,7 @@ def bench_capped(work: Path, sizes: Sizes) -> Result:
     checked(measure(compare_command(rows, sizes.chunk, work, uncapped)), "skewcheck compare (uncapped)", ok=(0, 1))
     command = [*compare_command(rows, sizes.chunk, work, capped), "--memory-limit", CAPPED_LIMIT]
     run = checked(measure(command), "skewcheck compare --memory-limit", ok=(0, 1))
-    same = stable(uncapped) == stable(capped)
-    if not same:
+    if not same(stable(uncapped), stable(capped)):
         raise BenchmarkError(f"the capped report {capped} differs from the uncapped {uncapped}")
     return Result(
         "capped",
@@ -163,7 +175,7 @@ def bench_dask(work: Path, sizes: Sizes, linear: list[Result]) -> Result:
     command = [*compare_command(rows, sizes.chunk, work, report), "--dask"]
     with dask_cluster(DASK_WORKERS, DASK_WORKER_MEMORY) as (address, worker_peak):
         run = checked(measure([*command, address]), "skewcheck compare --dask", ok=(0, 1))
-    if stable(local) != stable(report):
+    if not same(stable(local), stable(report)):
         raise BenchmarkError(f"the Dask report {report} differs from the local engine's {local}")
     return Result(
         "dask",
