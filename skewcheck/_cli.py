@@ -80,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="skew",
         help="skew (default): exit 1 on skew only; drift: also when matched pairs agree but the populations differ",
     )
+    cmp.add_argument(
+        "--memory-limit",
+        metavar="SIZE",
+        help="memory to stay within, e.g. 2GB or 512MiB (default: half the available memory); "
+        "larger comparisons are split into key-hash buckets on disk",
+    )
+    cmp.add_argument("--spill-dir", metavar="DIR", help="where the buckets go (default: the temporary directory)")
     _report_options(cmp)
     cmp.add_argument("--no-progress", action="store_true", help="never show a progress bar")
 
@@ -250,6 +257,8 @@ def _compare(args: argparse.Namespace) -> int:
             ("abs_tol", args.abs_tol),
             ("rel_tol", args.rel_tol),
             ("max_mismatch_rate", args.max_mismatch_rate),
+            ("memory_limit", args.memory_limit),
+            ("spill_dir", args.spill_dir),
         )
         if value is not None
     }

@@ -7,6 +7,7 @@ side that is a profile goes to `compare_profile`, which judges its features the 
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -51,6 +52,8 @@ def compare(
     diagnose: bool = True,
     fail_on: str = "skew",
     progress: bool | None = None,
+    memory_limit: int | str | None = None,
+    spill_dir: str | os.PathLike | None = None,
 ) -> SkewReport:
     """Compare offline (training) feature values with online (served) ones.
 
@@ -100,6 +103,15 @@ def compare(
         fails on drift as well (matched pairs agree, but the populations differ).
     progress : bool, optional
         Show progress on stderr; default: when stderr is a terminal.
+    memory_limit : int or str, optional
+        The memory the comparison may use, in bytes or as text such as ``"2GB"`` or ``"512MiB"``
+        (KB, MB, GB: powers of 1000; KiB, MiB, GiB: of 1024). Default: half the memory available
+        (MemAvailable, within the cgroup's and the address-space limit). With keys, when the
+        estimate of the in-memory comparison exceeds it, both inputs are split by a hash of their
+        keys into buckets on disk and compared bucket by bucket: the same report, within the budget.
+    spill_dir : path, optional
+        Where the buckets go (a fresh folder inside it, removed afterwards). Default: the system's
+        temporary directory (``TMPDIR``).
 
     Returns
     -------
@@ -135,6 +147,8 @@ def compare(
         diagnose=diagnose,
         fail_on=fail_on,
         progress=progress,
+        memory_limit=memory_limit,
+        spill_dir=spill_dir,
     )
     if is_profile(offline):
         check_profile_options(
@@ -161,6 +175,33 @@ def compare(
     settings = Settings(abs_tol, rel_tol, max_mismatch_rate, null_rate_tolerance, examples, tests, diagnose)
     off, on = load(offline, role="offline"), load(online, role="online")
     names = _feature_names(off, on, key_list, timestamp, features)
+    if key_list:
+        from ._spill import compare_within_budget
+
+        report = compare_within_budget(
+            offline,
+            online,
+            (off, on),
+            key_list + ([timestamp] if timestamp else []) + names,
+            memory_limit=checked.memory_limit,
+            spill_dir=spill_dir,
+            progress=progress,
+            keys=keys,
+            timestamp=timestamp,
+            features=features,
+            asof=asof,
+            asof_tolerance=asof_tolerance,
+            abs_tol=abs_tol,
+            rel_tol=rel_tol,
+            max_mismatch_rate=max_mismatch_rate,
+            null_rate_tolerance=null_rate_tolerance,
+            tests=tests,
+            examples=examples,
+            diagnose=diagnose,
+            fail_on=fail_on,
+        )
+        if report is not None:
+            return report
     alignment, rows = None, None
     if key_list:
         alignment = align(off, on, keys=key_list, timestamp=timestamp, asof=asof, tolerance=checked.asof_tolerance)

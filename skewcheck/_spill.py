@@ -50,6 +50,9 @@ BUCKET_TARGET = 1 * GB
 # A partitioned sink of a slice of S bytes of columns peaked at about 250 MB + 1.1 x S (1M rows of the
 # 10M benchmark input, 64 buckets: 448 MB; 2M rows: 697 MB; the whole 10M input at once: 2.3 GB).
 SINK_FACTOR = 1.5
+# Rows a slice holds at least: 100,000 rows of 20 features are 20 MB, far below the process's own
+# IN_MEMORY_BASE, so splitting finer would only add files.
+MIN_SLICE_ROWS = 100_000
 # Fine hash slots counted before bucketing: the buckets are slots modulo B, so B is at most SLOTS.
 SLOTS = 4096
 # Bytes of a text value when the input does not say (polars keeps a 16-byte view plus the text).
@@ -111,7 +114,11 @@ def _cgroup_rooms() -> list[int]:
         if controllers == "":  # v2
             base, limit_file, usage_file = Path("/sys/fs/cgroup"), "memory.max", "memory.current"
         elif "memory" in controllers.split(","):
-            base, limit_file, usage_file = Path("/sys/fs/cgroup/memory"), "memory.limit_in_bytes", "memory.usage_in_bytes"
+            base, limit_file, usage_file = (
+                Path("/sys/fs/cgroup/memory"),
+                "memory.limit_in_bytes",
+                "memory.usage_in_bytes",
+            )
         else:
             continue
         group = base / path.lstrip("/")
@@ -217,3 +224,243 @@ def _phases(enabled: bool | None) -> Iterator[Callable[[str, int], Callable[[], 
             return lambda: bar.update(task, advance=1)
 
         yield start
+
+
+# --- the out-of-core comparison ------------------------------------------------------------------
+
+
+def compare_within_budget(
+    offline: Any,
+    online: Any,
+    sources: tuple[Source, Source],
+    columns: list[str],
+    *,
+    memory_limit: int | None,
+    spill_dir: str | os.PathLike | None,
+    progress: bool | None,
+    **compare_kwargs: Any,
+) -> SkewReport | None:
+    """The out-of-core report when the in-memory comparison of `columns` would not fit the budget
+    (`memory_limit`, default `default_budget()`); None when it fits (compare in memory)."""
+    budget = memory_limit or default_budget()
+    need = in_memory_need(
+        *(
+            column_bytes(data, source, [c for c in columns if c in source.schema])[0]
+            for data, source in zip((offline, online), sources)
+        )
+    )
+    if need <= budget:
+        return None
+    return compare_out_of_core(
+        offline, online, sources, budget=budget, spill_dir=spill_dir, progress=progress, **compare_kwargs
+    )
+
+
+def compare_out_of_core(
+    offline: Any,
+    online: Any,
+    sources: tuple[Source, Source],
+    *,
+    budget: int,
+    spill_dir: str | os.PathLike | None = None,
+    progress: bool | None = None,
+    buckets: int | None = None,
+    **compare_kwargs: Any,
+) -> SkewReport:
+    """`compare()` within `budget` bytes: the inputs split into key-hash buckets on disk, compared
+    bucket by bucket, merged. `sources` are the loaded inputs; `buckets` overrides the bucket count."""
+    from . import _partial
+
+    plan = _partial.plan(offline, online, progress=False, **compare_kwargs)
+    join = list(plan.keys) + ([plan.timestamp] if plan.timestamp else [])
+    sides = {
+        side: (data, source, join + [f for f in plan.features if f in source.schema and f not in join])
+        for side, data, source in (("offline", offline, sources[0]), ("online", online, sources[1]))
+    }
+    sizes = {side: column_bytes(data, source, columns) for side, (data, source, columns) in sides.items()}
+    width = {side: sizes[side][0] / max(1, sides[side][1].rows) for side in sides}
+    allowance = bucket_allowance(budget)
+    with _phases(progress) as start, spill_directory(spill_dir) as root:
+        slots = {side: _slot_rows(plan, side, source) for side, (_, source, _) in sides.items()}
+        slot_bytes = slots["offline"] * width["offline"] + slots["online"] * width["online"]
+        count = buckets or _bucket_count(slot_bytes, allowance)
+        _check_heavy_keys(plan, sides, slot_bytes, allowance, width, budget)
+        _check_disk(root, int(DISK_MARGIN * sum(disk for _, disk in sizes.values())))
+        for side, (_, source, columns) in sides.items():
+            rows = max(MIN_SLICE_ROWS, int(allowance / 2 / SINK_FACTOR / max(1.0, width[side])))
+            slices = range(0, source.rows, rows)
+            advance = start(f"splitting {side} into {count} buckets", len(slices))
+            for index, first in enumerate(slices):
+                _sink_slice(plan, side, source, columns, root / side / f"{index:06d}", first, rows, count)
+                advance()
+        read = _bucket_reader(root, {side: sides[side][1] for side in sides}, {s: c for s, (_, _, c) in sides.items()})
+        advance = start("comparing buckets", count)
+        partials = []
+        for bucket in range(count):
+            partials.append(_partial.compare_bucket(plan, read("offline", bucket), read("online", bucket)))
+            advance()
+        values = sum(source.rows for _, source, _ in sides.values())
+        distributions = _distributions(plan, partials, read, count, join, values, budget, start)
+    return _partial.merge(plan, partials, distributions)
+
+
+def _slot_rows(plan: Any, side: str, source: Source) -> np.ndarray:
+    """Rows per fine hash slot (0 .. SLOTS - 1) of one side, counted in a streaming pass over the keys."""
+    from ._partial import bucket_of
+
+    counts = (
+        source.frame.select(bucket_of(plan, side, SLOTS).alias(BUCKET))
+        .group_by(BUCKET)
+        .len()
+        .collect(engine="streaming")
+    )
+    rows = np.zeros(SLOTS, dtype=np.float64)
+    rows[counts.get_column(BUCKET).to_numpy()] = counts.get_column("len").to_numpy()
+    return rows
+
+
+def _bucket_count(slot_bytes: np.ndarray, allowance: int) -> int:
+    """The fewest buckets (slots modulo B) whose largest holds at most `allowance` bytes; SLOTS at most."""
+    slot = np.arange(SLOTS)
+    for count in range(max(1, math.ceil(slot_bytes.sum() / allowance)), SLOTS + 1):
+        if np.bincount(slot % count, weights=slot_bytes, minlength=count).max() <= allowance:
+            return count
+    return SLOTS
+
+
+# Overfull slots whose heaviest key is looked for (each look is a streaming pass over the keys).
+HEAVY_SLOTS_CHECKED = 3
+
+
+def _check_heavy_keys(
+    plan: Any, sides: dict, slot_bytes: np.ndarray, allowance: int, width: dict[str, float], budget: int
+) -> None:
+    """Refuse, naming it, a key whose rows alone are more than one bucket may hold within the budget."""
+    from ._partial import bucket_of
+
+    for slot in np.argsort(slot_bytes)[::-1][:HEAVY_SLOTS_CHECKED]:
+        if slot_bytes[slot] <= allowance:
+            return
+        heaviest = []
+        for side, (_, source, _) in sides.items():
+            top = (
+                source.frame.filter(bucket_of(plan, side, SLOTS) == int(slot))
+                .group_by(list(plan.keys))
+                .len()
+                .sort("len", descending=True)
+                .head(1)
+                .collect(engine="streaming")
+            )
+            if top.height:
+                heaviest.append((top.item(0, "len") * width[side], top.item(0, "len"), side, source.label, top))
+        if sum(size for size, *_ in heaviest) > allowance:
+            size, rows, side, label, top = max(heaviest, key=lambda item: item[0])
+            key = ", ".join(f"{name}={top.item(0, name)!r}" for name in plan.keys)
+            raise SkewcheckInputError(
+                f"{label}: key {key} has {rows:,} rows (about {_size(IN_MEMORY_FACTOR * size)} in memory), more "
+                f"than one bucket may hold within the memory budget of {_size(budget)}; raise `memory_limit`, "
+                "or leave out that key"
+            )
+
+
+def _check_disk(root: Path, needed: int) -> None:
+    free = shutil.disk_usage(root).free
+    if needed > free:
+        raise SkewcheckInputError(
+            f"the spill directory {str(root.parent)!r} has {_size(free)} free, and splitting the inputs needs "
+            f"about {_size(needed)}; choose a larger disk with `spill_dir`"
+        )
+
+
+def _sink_slice(
+    plan: Any, side: str, source: Source, columns: list[str], target: Path, first: int, rows: int, count: int
+) -> None:
+    """Rows first .. first + rows of one side, numbered, written to `target` in `count` bucket folders."""
+    from ._partial import ROW, bucket_of
+
+    frame = (
+        source.frame.slice(first, rows)
+        .select(columns)
+        .with_row_index(ROW, offset=first)
+        .with_columns((bucket_of(plan, side, SLOTS) % count).alias(BUCKET))
+    )
+    frame.sink_parquet(pl.PartitionBy(target, key=BUCKET, include_key=False), mkdir=True)
+
+
+def _bucket_reader(root: Path, sources: dict[str, Source], columns: dict[str, list[str]]):
+    """`read(side, bucket, names=None)`: the bucket's rows of one side (only `names` of its columns, when given)."""
+    from ._partial import ROW
+
+    def read(side: str, bucket: int, names: list[str] | None = None) -> pl.DataFrame:
+        wanted = [ROW] + [c for c in columns[side] if names is None or c in names]
+        files = sorted((root / side).glob(f"*/{BUCKET}={bucket}/*.parquet"))
+        if not files:
+            schema = {ROW: pl.UInt32, **{c: sources[side].schema[c] for c in wanted[1:]}}
+            return pl.DataFrame(schema=schema)
+        return pl.read_parquet(files, columns=wanted, hive_partitioning=False)
+
+    return read
+
+
+def _distributions(
+    plan: Any, partials: list, read, count: int, join: list[str], values: int, budget: int, start
+) -> dict:
+    """Every tested feature's `TestResult`, exact: pass 2 reads one feature column at a time from the
+    buckets, and for KS and Wasserstein one range of its values at a time, ranges sized to the budget."""
+    from . import _partial
+    from ._stats import ranges
+
+    per_range = max(1, bucket_allowance(budget) // RANGE_BYTES_PER_VALUE)
+    specs = _partial.distribution_specs(plan, partials, ranges=max(1, math.ceil(values / per_range)))
+    summaries = _partial.summaries(plan, partials)
+    results: dict[str, Any] = dict.fromkeys(plan.features)
+    advance = start("testing distributions", len(specs))
+    for name, spec in specs.items():
+        pieces, counts = [], None
+        if spec.needs_counts:
+            tables = ([], [])
+            for bucket in range(count):
+                for side, values_of_side in zip(tables, _values(plan, read, bucket, join, name)):
+                    side.append(ranges.bin_counts(spec, values_of_side))
+            counts = tuple(ranges.merge_counts(side) for side in tables)
+        if spec.needs_ranges:
+            pieces = _pieces(plan, spec, read, count, join, name)
+        results[name] = ranges.combine(spec, *summaries[name], pieces=pieces, counts=counts)
+        advance()
+    return results
+
+
+def _pieces(plan: Any, spec: Any, read, count: int, join: list[str], name: str) -> list:
+    """The pieces of every range of one feature: a pass over the buckets per range (the first one also
+    counts every range's values, for `counts_before`)."""
+    from ._stats import ranges
+
+    sizes = np.zeros((spec.ranges, 2), dtype=np.int64)
+    pieces = []
+    for r in range(spec.ranges):
+        parts: tuple[list, list] = ([], [])
+        for bucket in range(count):
+            for side, (held, values) in enumerate(zip(parts, _values(plan, read, bucket, join, name))):
+                where = spec.range_of(values)
+                if r == 0:
+                    sizes[:, side] += np.bincount(where.to_numpy(), minlength=spec.ranges)
+                held.append(values.filter(where == r))
+        before = ranges.counts_before([tuple(map(int, row)) for row in sizes])
+        pieces.append(ranges.piece(spec, r, pl.concat(parts[0]), pl.concat(parts[1]), before[r]))
+    return pieces
+
+
+def _values(plan: Any, read, bucket: int, join: list[str], name: str) -> tuple[pl.Series, pl.Series]:
+    """One bucket's values of one feature as its test sees them (offline, online)."""
+    from . import _partial
+
+    wanted = join + [name]
+    return _partial.distribution_values(plan, read("offline", bucket, wanted), read("online", bucket, wanted))[name]
+
+
+def _size(size: float) -> str:
+    """A size for a message, in the unit that gives it one to three digits: 2.5 GB, 312.0 MB, 20.0 KB."""
+    for unit, scale in (("GB", GB), ("MB", MB), ("KB", 1000)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{int(size)} bytes"
