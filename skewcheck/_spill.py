@@ -44,6 +44,10 @@ MEMORY_SHARE = 0.5
 # a line of 298 MB + 0.62 x the columns; the factor keeps a margin above the measured 0.62.
 IN_MEMORY_BASE = 300 * MB
 IN_MEMORY_FACTOR = 0.75
+# A bucket pair is held whole in memory (unlike compare()'s inputs, read a few columns at a time) while
+# it is compared: it needs about BUCKET_FACTOR x its columns (1.0 for the frames, and the comparison's
+# working memory as measured above), plus IN_MEMORY_BASE.
+BUCKET_FACTOR = 1.75
 # A bucket pair is sized for this much memory even when the budget allows more: past a few hundred
 # thousand rows a bucket is no faster per row, and a small peak leaves the machine to its other users.
 BUCKET_TARGET = 1 * GB
@@ -55,6 +59,10 @@ SINK_FACTOR = 1.5
 MIN_SLICE_ROWS = 100_000
 # Fine hash slots counted before bucketing: the buckets are slots modulo B, so B is at most SLOTS.
 SLOTS = 4096
+# Address space polars takes beyond the memory it uses: its threads' arenas and stacks. Measured: a
+# process that read 1,000 rows peaked at 1.9 GB of address space for 66 MB resident; splitting the
+# 10M-row benchmark inputs (2.5 GB of parquet, mapped) at 3.4 GB for 632 MB resident.
+ADDRESS_SPACE_RESERVE = 2 * GB
 # Bytes of a text value when the input does not say (polars keeps a 16-byte view plus the text).
 TEXT_WIDTH = 32
 # Pass 2 holds a range's values of both sides, sorted: about 4 copies of 8 bytes per value.
@@ -76,13 +84,9 @@ _WIDTHS = {
 
 
 def available_memory() -> int:
-    """Bytes this process can still use: the least of MemAvailable, its cgroup's room (v2 memory.max,
-    v1 memory.limit_in_bytes, less what the group uses) and the address-space limit (RLIMIT_AS)."""
-    limits = [_meminfo_available()]
-    limits += _cgroup_rooms()
-    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-    if soft != resource.RLIM_INFINITY:
-        limits.append(soft)
+    """Bytes this process can still use: the lesser of MemAvailable and its cgroup's room (v2 memory.max,
+    v1 memory.limit_in_bytes, less what the group uses)."""
+    limits = [_meminfo_available(), *_cgroup_rooms()]
     known = [limit for limit in limits if limit is not None]
     return min(known) if known else 8 * GB  # no /proc (not Linux): assume a laptop's
 
@@ -90,6 +94,26 @@ def available_memory() -> int:
 def default_budget() -> int:
     """The memory budget when none is given: `MEMORY_SHARE` of the available memory."""
     return int(MEMORY_SHARE * available_memory())
+
+
+def address_space_room(mapped: int) -> int | None:
+    """Under an address-space limit (RLIMIT_AS: `ulimit -v`, `prlimit --as`), what is left of it for data
+    once the process's mappings, the parquet inputs polars maps (`mapped` bytes) and its threads'
+    reservations are counted; None without such a limit."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    return soft - _status_bytes("VmSize") - mapped - ADDRESS_SPACE_RESERVE
+
+
+def _status_bytes(field: str) -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def _meminfo_available() -> int | None:
@@ -188,7 +212,7 @@ def bucket_allowance(budget: int) -> int:
     """Bytes of columns (both sides) one bucket pair may hold within `budget` (and `BUCKET_TARGET`)."""
     room = min(budget, BUCKET_TARGET)
     room = room - IN_MEMORY_BASE if room > 2 * IN_MEMORY_BASE else room // 2
-    return max(1, int(room / IN_MEMORY_FACTOR))
+    return max(1, int(room / BUCKET_FACTOR))
 
 
 # --- the spill directory and progress ------------------------------------------------------------
@@ -243,6 +267,18 @@ def compare_within_budget(
     """The out-of-core report when the in-memory comparison of `columns` would not fit the budget
     (`memory_limit`, default `default_budget()`); None when it fits (compare in memory)."""
     budget = memory_limit or default_budget()
+    mapped = sum(os.path.getsize(data) for data in (offline, online) if _parquet_sizes(data))
+    room = address_space_room(mapped)
+    if room is not None:
+        if room < IN_MEMORY_BASE:
+            soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+            raise SkewcheckInputError(
+                f"the address-space limit (ulimit -v) of {_size(soft)} leaves no room for the data once polars "
+                f"has mapped the inputs ({_size(mapped)}) and reserved its threads' memory (about "
+                f"{_size(ADDRESS_SPACE_RESERVE)}); raise it, or cap memory with a cgroup (memory.max), which "
+                "counts memory, not address space"
+            )
+        budget = min(budget, int(MEMORY_SHARE * room))
     need = in_memory_need(
         *(
             column_bytes(data, source, [c for c in columns if c in source.schema])[0]
@@ -357,7 +393,7 @@ def _check_heavy_keys(
             size, rows, side, label, top = max(heaviest, key=lambda item: item[0])
             key = ", ".join(f"{name}={top.item(0, name)!r}" for name in plan.keys)
             raise SkewcheckInputError(
-                f"{label}: key {key} has {rows:,} rows (about {_size(IN_MEMORY_FACTOR * size)} in memory), more "
+                f"{label}: key {key} has {rows:,} rows (about {_size(BUCKET_FACTOR * size)} in memory), more "
                 f"than one bucket may hold within the memory budget of {_size(budget)}; raise `memory_limit`, "
                 "or leave out that key"
             )

@@ -90,16 +90,32 @@ def test_the_default_budget_is_half_of_the_available_memory():
     assert 0 < _spill.default_budget() <= 0.5 * available * 1.05  # MemAvailable moves between the reads
 
 
-def test_the_budget_respects_the_address_space_limit():
-    limit = 3 * 10**9
+def test_an_address_space_limit_leaves_room_for_the_mapped_inputs_or_is_named(tmp_path):
+    """Under `prlimit --as` polars used to abort ("memory allocation of ... bytes failed", exit 134)."""
+    offline, online = _inputs(30)
+    offline.write_parquet(tmp_path / "off.parquet")
+    online.write_parquet(tmp_path / "on.parquet")
     code = (
-        "import resource; "
-        f"resource.setrlimit(resource.RLIMIT_AS, ({limit}, resource.getrlimit(resource.RLIMIT_AS)[1])); "
-        "from skewcheck import _spill; print(_spill.available_memory(), _spill.default_budget())"
+        "import resource, sys; "
+        "resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[1]), resource.getrlimit(resource.RLIMIT_AS)[1])); "
+        "from skewcheck import _spill; "
+        "print(_spill.address_space_room(10**9) + _spill._status_bytes('VmSize') + 10**9 + _spill.ADDRESS_SPACE_RESERVE)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
-    available, budget = map(int, out.stdout.split())
-    assert available == limit and budget == limit // 2
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(8 * 10**9)], capture_output=True, text=True, cwd=REPO, check=False
+    )
+    assert int(out.stdout) == 8 * 10**9
+    args = ["compare", str(tmp_path / "off.parquet"), str(tmp_path / "on.parquet"), "--key", "id"]
+    code = (
+        "import resource, sys; "
+        "resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[1]), resource.getrlimit(resource.RLIMIT_AS)[1])); "
+        "from skewcheck._cli import main; sys.exit(main(sys.argv[2:]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(2 * 10**9), *args], capture_output=True, text=True, cwd=REPO, check=False
+    )
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith("skewcheck: error: the address-space limit (ulimit -v) of 2.0 GB leaves no room")
 
 
 def test_the_estimate_reads_the_parquet_metadata(tmp_path):
