@@ -31,7 +31,7 @@ class Alignment:
     """The join result: counts, the matched row numbers, and every row's join columns."""
 
     counts: RowCounts
-    pairs: pl.DataFrame  # OFFLINE_ROW, ONLINE_ROW and the join columns (online's, as of)
+    pairs: pl.DataFrame  # OFFLINE_ROW, ONLINE_ROW, KEY_HASH of the join columns, and the join columns (online's, as of)
     on: tuple[str, ...]  # the internal names of the join columns: keys, then the timestamp if any
     offline_keys: pl.DataFrame  # the join columns of every offline row, in row order
     online_keys: pl.DataFrame  # the join columns of every online row, in row order
@@ -168,7 +168,7 @@ def align(
             )
             .filter(pl.col(OFFLINE_ROW).is_not_null())
             .sort(ONLINE_ROW)
-            .select(OFFLINE_ROW, ONLINE_ROW, *on)
+            .select(OFFLINE_ROW, ONLINE_ROW, KEY_HASH, *on)
         )
         offline_unmatched = left.height - pairs.get_column(OFFLINE_ROW).n_unique()
     else:
@@ -221,4 +221,4 @@ def _exact_join(
             False
         )  # null keys never match
     ).to_series()
-    return pl.concat([pairs.select(OFFLINE_ROW, ONLINE_ROW), keys], how="horizontal").filter(same)
+    return pl.concat([pairs.select(OFFLINE_ROW, ONLINE_ROW, KEY_HASH), keys], how="horizontal").filter(same)

@@ -42,8 +42,9 @@ FIT_TOLERANCE = 1e-9
 # are each rounded once to float32, so they may differ by two half-units in the last place.
 FLOAT32_FIT_TOLERANCE = 2.0**-22
 MAX_DECIMALS = 6
-# Pairs used to fit the value causes, and looked up in the history for `stale` (bounds the cost;
-# the explained counts are scaled back up to all pairs).
+# Pairs used to fit the causes (of each group), and looked up in the history for `stale`: the first
+# of the pairs as given (the caller orders them by key hash), which bounds the cost; the explained
+# counts are scaled back up to all pairs.
 FIT_SAMPLE = 200_000
 STALE_SAMPLE = 5_000
 
@@ -75,6 +76,7 @@ def diagnose_values(
     kind: str,
     keys: pl.DataFrame | None = None,
     history: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
+    sizes: tuple[int, int] | None = None,
 ) -> tuple[Diagnosis | None, bool]:
     """The most likely cause of the mismatches between joined offline and online values.
 
@@ -93,6 +95,9 @@ def diagnose_values(
     history : callable, optional
         Given pairs with their keys and an ``online`` column, returns a ``lag`` column: the
         time back to the latest earlier offline row of the same key holding that value.
+    sizes : (int, int), optional
+        When the pairs are a sample: how many mismatching pairs of each group there are in all
+        (a null on one side, two values). The counts explained are scaled up to them.
 
     Returns
     -------
@@ -100,17 +105,21 @@ def diagnose_values(
         None when there are no mismatches. `benign` is True when every mismatch is a float32
         round trip: explained, and not skew.
     """
-    total = offline.len()
-    if total == 0:
+    if offline.len() == 0:
         return None, False
     frame = pl.DataFrame({"offline": offline, "online": online})
     if keys is not None:
         frame = pl.concat([keys, frame], how="horizontal")
     both = pl.col("offline").is_not_null() & pl.col("online").is_not_null()
     values = frame.filter(both)
-    nulls = frame.height - values.height
+    nulls, value_pairs = sizes if sizes is not None else (frame.height - values.height, values.height)
+    total = nulls + value_pairs
     null_findings = [_null_fill(frame, "online", "offline"), _null_fill(frame, "offline", "online")]
-    groups = [(nulls, _best(null_findings)), (values.height, _best(_value_findings(values, kind, keys, history)))]
+    null_findings = _scaled(null_findings, nulls / max(1, frame.height - values.height))
+    groups = [
+        (nulls, _best(null_findings)),
+        (value_pairs, _best(_value_findings(values, kind, keys, history, value_pairs))),
+    ]
     groups.sort(key=lambda group: -group[0])
     (size, best), (other_size, other) = groups
     if best is None or best.explained < max(MIN_SHARE * size, MIN_SUPPORT):
@@ -156,11 +165,12 @@ def _best(findings: list[Finding | None]) -> Finding | None:
     return min(found, key=lambda f: (-f.explained, PREFERENCE.index(f.cause)), default=None)
 
 
-def _value_findings(values: pl.DataFrame, kind: str, keys, history) -> list[Finding | None]:
-    """Fit each value cause to the pairs where both sides hold a value (a sample of them if many)."""
+def _value_findings(values: pl.DataFrame, kind: str, keys, history, size: int) -> list[Finding | None]:
+    """Fit each value cause to the pairs where both sides hold a value (the first `FIT_SAMPLE` if
+    more), the counts explained scaled up to the `size` pairs of the group."""
     if not values.height:
         return []
-    sample = values.gather_every(max(1, values.height // FIT_SAMPLE))
+    sample = values.head(FIT_SAMPLE)
     dtype = sample.schema["offline"]
     if kind == "numeric":
         x = sample.get_column("offline").cast(pl.Float64).to_numpy()
@@ -174,13 +184,24 @@ def _value_findings(values: pl.DataFrame, kind: str, keys, history) -> list[Find
         findings = [_category_remap(sample)]
     if history is not None and keys is not None:
         findings.append(_stale(sample, history))
-    scale = values.height / sample.height
+    return _scaled(findings, size / sample.height)
+
+
+def _scaled(findings: list[Finding | None], scale: float) -> list[Finding | None]:
+    """Findings on a sample, their counts scaled up to the whole group."""
+    if scale == 1:
+        return findings
     return [f and Finding(f.cause, round(f.explained * scale), f.detail, f.benign, f.params) for f in findings]
 
 
 def diagnose_type(offline: pl.Series, online: pl.Series) -> Diagnosis:
     """Same values in another type (e.g. "42" vs 42)? Both sides are the matched values."""
-    total = offline.len()
+    same, example = type_agreement(offline, online)
+    return type_diagnosis(str(offline.dtype), str(online.dtype), offline.len(), same, example)
+
+
+def type_agreement(offline: pl.Series, online: pl.Series) -> tuple[int, tuple | None]:
+    """How many matched pairs hold the same value in their two types, and the first pair with both values."""
     as_number = pl.DataFrame({"offline": _to_number(offline), "online": _to_number(online)}).select(
         same=(pl.col("offline") == pl.col("online")) | (offline.cast(pl.String) == online.cast(pl.String))
     )
@@ -188,9 +209,14 @@ def diagnose_type(offline: pl.Series, online: pl.Series) -> Diagnosis:
     example = next(
         ((a, b) for a, b in zip(offline.to_list(), online.to_list()) if a is not None and b is not None), None
     )
+    return same, example
+
+
+def type_diagnosis(offline: str, online: str, total: int, same: int, example: tuple | None) -> Diagnosis:
+    """The `type` cause of dtypes `offline` and `online`, from `type_agreement` over `total` pairs."""
     shown = f", e.g. {quoted(example[0])} vs {quoted(example[1])}" if example else ""
-    detail = f"{offline.dtype} offline, {online.dtype} online; the same value on {same:,} of {total:,} pairs{shown}"
-    params = {"offline": str(offline.dtype), "online": str(online.dtype), "same_values": same}
+    detail = f"{offline} offline, {online} online; the same value on {same:,} of {total:,} pairs{shown}"
+    params = {"offline": offline, "online": online, "same_values": same}
     return Diagnosis(Cause.TYPE, detail, params=params, share=same / total if total else None)
 
 
@@ -205,7 +231,7 @@ def _null_fill(frame: pl.DataFrame, filled: str, null_side: str) -> Finding | No
     fills = frame.filter(pl.col(null_side).is_null() & pl.col(filled).is_not_null()).get_column(filled)
     if not fills.len():
         return None
-    counts = fills.value_counts(sort=True)
+    counts = fills.value_counts(name="count").sort(["count", filled], descending=[True, False], nulls_last=True)
     constant, count = counts.row(0)
     return Finding(
         Cause.NULL_FILL,
@@ -350,7 +376,7 @@ def _category_remap(values: pl.DataFrame) -> Finding | None:
 
 def _stale(pairs: pl.DataFrame, history: Callable[[pl.DataFrame], pl.DataFrame]) -> Finding | None:
     """online equals an earlier offline value of the same key."""
-    lags = history(pairs.gather_every(max(1, pairs.height // STALE_SAMPLE)))
+    lags = history(pairs.head(STALE_SAMPLE))
     found = lags.get_column("lag").drop_nulls()
     if not found.len():
         return None

@@ -37,6 +37,7 @@ from ._model import (
     NullRates,
     Reason,
     TestResult,
+    ValueResult,
     Verdict,
 )
 from ._settings import (
@@ -174,7 +175,42 @@ def judge(
         offline_rate=offline_null, online_rate=null_rate(on), offline_nan_rate=offline_nan, online_nan_rate=nan_rate(on)
     )
     dtypes = {"dtype_offline": off.dtype if off is not None else None, "dtype_online": dtype_name(on)}
-    missing = _missing_side(off, on)
+    both_null = off is not None and on is not None and off.all_null() and on.null_count() == on.len()
+    early = unjudged(name, kind, nulls, dtypes, _missing_side(off, on), both_null)
+    if early is not None:
+        return early
+    original = (off, on)
+    off, on, kind, reasons, notes, testable = meet_types(off, on, kind)
+    values, diagnosis = None, None
+    if alignment is not None:  # rows joined on keys: the offline side holds the rows
+        values, mismatch = compare_values(off.series, on, alignment, kind, settings)
+        if needs_diagnosis(values, settings, reasons):
+            diagnosis, benign = diagnose_mismatches(off.series, on, alignment, mismatch, kind, settings, values)
+            if benign:
+                reasons.remove(Reason.VALUES)
+        if Reason.TYPE in reasons:
+            diagnosis = diagnose_type(
+                *(
+                    side.gather(alignment.pairs.get_column(row))
+                    for side, row in zip((original[0].series, original[1]), (OFFLINE_ROW, ONLINE_ROW))
+                )
+            )
+        if alignment.asof:  # the offline side is a history: describe the rows that were served
+            off = RawSide(off.series.gather(alignment.pairs.get_column(OFFLINE_ROW)))
+            offline_null, offline_nan = off.null_rates()
+            nulls = replace(nulls, offline_rate=offline_null, offline_nan_rate=offline_nan)
+    evidence = Evidence()
+    if testable and kind in TESTED_KINDS:
+        test_kind = "categorical" if kind == "categorical" else "numeric"
+        evidence = off.evidence(name, finite_values(on, kind), kind, settings.test_for(name, test_kind))
+    return conclude(name, kind, nulls, dtypes, reasons, notes, values, diagnosis, evidence, settings)
+
+
+def unjudged(
+    name: str, kind: str, nulls: NullRates, dtypes: dict, missing: str | None, both_null: bool
+) -> FeatureResult | None:
+    """The result of a feature that cannot be compared: absent or all null on one side (skew), or
+    null on both (nothing to compare, with a warning); None for a feature to compare."""
     if missing:
         side = "offline" if "offline" in missing else "online"
         return FeatureResult(
@@ -186,16 +222,19 @@ def judge(
             reasons=(Reason.MISSING,),
             diagnosis=Diagnosis(Cause.MISSING, missing, params={"side": side}),
         )
-    if off.all_null() and on.null_count() == on.len():
-        warnings.warn(f"feature {name!r} is null on both sides: nothing to compare", SkewcheckWarning, stacklevel=2)
+    if both_null:
+        warnings.warn(f"feature {name!r} is null on both sides: nothing to compare", SkewcheckWarning, stacklevel=3)
         return FeatureResult(
             name=name, verdict=Verdict.OK, kind=kind, nulls=nulls, **dtypes, notes=("null on both sides",)
         )
+    return None
 
+
+def meet_types(off: OfflineSide, on: pl.Series, kind: str):
+    """Both sides in a type they compare in: as text when their kinds differ (a `type` reason),
+    else in their common type. Returns (off, on, kind, reasons, notes, testable)."""
     reasons: list[Reason] = []
     notes: list[str] = []
-    diagnosis = None
-    original = (off, on)
     testable = True
     if not off.comparable(on.dtype):
         reasons.append(Reason.TYPE)
@@ -212,35 +251,33 @@ def judge(
     elif off.dtype != str(on.dtype):
         notes.append(f"dtype differs ({off.dtype} offline, {on.dtype} online): the values decide")
         off, on = off.meet(on)
+    return off, on, kind, reasons, notes, testable
 
-    values = None
-    if alignment is not None:  # rows joined on keys: the offline side holds the rows
-        values, mismatch = compare_values(off.series, on, alignment, kind, settings)
-        if values.mismatched and values.mismatch_rate > settings.max_mismatch_rate:
-            reasons.append(Reason.VALUES)
-            if settings.diagnose:
-                diagnosis, benign = diagnose_mismatches(off.series, on, alignment, mismatch, kind, settings)
-                if benign:
-                    reasons.remove(Reason.VALUES)
-        if Reason.TYPE in reasons:
-            diagnosis = diagnose_type(
-                *(
-                    side.gather(alignment.pairs.get_column(row))
-                    for side, row in zip((original[0].series, original[1]), (OFFLINE_ROW, ONLINE_ROW))
-                )
-            )
-        if alignment.asof:  # the offline side is a history: describe the rows that were served
-            off = RawSide(off.series.gather(alignment.pairs.get_column(OFFLINE_ROW)))
-            offline_null, offline_nan = off.null_rates()
-            nulls = replace(nulls, offline_rate=offline_null, offline_nan_rate=offline_nan)
 
-    evidence = Evidence()
-    if testable and kind in TESTED_KINDS:
-        test_kind = "categorical" if kind == "categorical" else "numeric"
-        evidence = off.evidence(name, finite_values(on, kind), kind, settings.test_for(name, test_kind))
-        notes.extend(evidence.notes)
-        if evidence.distribution is not None and evidence.distribution.drifted:
-            reasons.append(Reason.DISTRIBUTION)
+def needs_diagnosis(values: ValueResult, settings: Settings, reasons: list[Reason]) -> bool:
+    """Adds the `values` reason when too many matched pairs disagree; True when their cause is to be named."""
+    if values.mismatched and values.mismatch_rate > settings.max_mismatch_rate:
+        reasons.append(Reason.VALUES)
+        return settings.diagnose
+    return False
+
+
+def conclude(
+    name: str,
+    kind: str,
+    nulls: NullRates,
+    dtypes: dict,
+    reasons: list[Reason],
+    notes: list[str],
+    values: ValueResult | None,
+    diagnosis: Diagnosis | None,
+    evidence: Evidence,
+    settings: Settings,
+) -> FeatureResult:
+    """The verdict from what was found (the one place it is decided, in memory or bucket by bucket)."""
+    notes = [*notes, *evidence.notes]
+    if evidence.distribution is not None and evidence.distribution.drifted:
+        reasons.append(Reason.DISTRIBUTION)
     if nulls.gap > settings.null_rate_tolerance:
         reasons.append(Reason.NULLS)
     hist = None

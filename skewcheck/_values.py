@@ -1,5 +1,11 @@
 """Row-level agreement of one feature over the matched pairs: counts, examples, the scatter sample,
-and the naming of the cause (with the history lookup that tells a stale value)."""
+and the naming of the cause (with the history lookup that tells a stale value).
+
+Nothing here depends on row order or on how the keys are partitioned: examples are the first
+mismatching pairs in key order, and the scatter and diagnosis samples the pairs of smallest key
+hash (`KEY_HASH`, then the join columns), so that bucket by bucket (`_partial`) each bucket keeps
+its own first ones and the merge keeps the first of those: the same pairs.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,9 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from ._align import OFFLINE_ROW, ONLINE_ROW, Alignment
+from ._align import KEY_HASH, OFFLINE_ROW, ONLINE_ROW, Alignment
 from ._columns import abs_diff, agree
-from ._diagnose import diagnose_values
+from ._diagnose import FIT_SAMPLE, STALE_SAMPLE, diagnose_values
 from ._model import Diagnosis, Example, ValueResult
 
 if TYPE_CHECKING:
@@ -23,6 +29,26 @@ def compare_values(
     off: pl.Series, on: pl.Series, alignment: Alignment, kind: str, settings: Settings
 ) -> tuple[ValueResult, pl.Series]:
     """Agreement of the matched pairs, and which pairs mismatch."""
+    frame, mismatch, totals = agreement(off, on, alignment, kind, settings)
+    pairs = alignment.pairs
+    return ValueResult(
+        compared=frame.height,
+        mismatched=int(mismatch.sum()),
+        null_offline_only=int(totals["null_offline_only"]),
+        null_online_only=int(totals["null_online_only"]),
+        max_abs_diff=float(totals["max_diff"]) if totals["max_diff"] is not None else None,
+        examples=examples(example_candidates(pairs, frame, mismatch, alignment.on, settings.examples), alignment),
+        sample=scatter(scatter_candidates(pairs, frame, mismatch, alignment.on), alignment.on)
+        if kind == "numeric"
+        else (),
+    ), mismatch
+
+
+def agreement(
+    off: pl.Series, on: pl.Series, alignment: Alignment, kind: str, settings: Settings
+) -> tuple[pl.DataFrame, pl.Series, dict]:
+    """The matched pairs' values (``offline``, ``online``), which mismatch, and the counts of nulls
+    on one side and the largest difference."""
     pairs = alignment.pairs
     a = off.gather(pairs.get_column(OFFLINE_ROW)).alias("offline")
     b = on.gather(pairs.get_column(ONLINE_ROW)).alias("online")
@@ -53,63 +79,125 @@ def compare_values(
         if flags.height
         else {"null_offline_only": 0, "null_online_only": 0, "max_diff": None}
     )
-    return ValueResult(
-        compared=frame.height,
-        mismatched=int(mismatch.sum()),
-        null_offline_only=int(totals["null_offline_only"]),
-        null_online_only=int(totals["null_online_only"]),
-        max_abs_diff=float(totals["max_diff"]) if totals["max_diff"] is not None else None,
-        examples=_examples(pairs, frame, mismatch, alignment, settings.examples),
-        sample=_sample(frame, mismatch) if kind == "numeric" else (),
-    ), mismatch
+    return frame, mismatch, totals
 
 
-def _examples(pairs: pl.DataFrame, frame: pl.DataFrame, mismatch: pl.Series, alignment: Alignment, n: int):
-    """The first `n` mismatching pairs in key order (so row order never changes them)."""
-    on, names = alignment.on, alignment.user_names()
+def example_candidates(pairs: pl.DataFrame, frame: pl.DataFrame, mismatch: pl.Series, on, n: int) -> pl.DataFrame:
+    """The first `n` mismatching pairs in key order: join columns, offline, online."""
     if n <= 0:
-        return ()
+        return pl.DataFrame()
     both = pl.concat([pairs.select(on), frame], how="horizontal").lazy()  # lazy: filter and top-k fuse
-    rows = both.filter(mismatch).bottom_k(n, by=on).sort(on).collect()
+    return both.filter(mismatch).bottom_k(n, by=list(on)).collect()
+
+
+def examples(candidates: pl.DataFrame, alignment: Alignment, n: int | None = None) -> tuple[Example, ...]:
+    """The first (`n`) candidates in key order, as examples (candidates may come from many buckets)."""
+    if not candidates.height:
+        return ()
+    on, names = list(alignment.on), alignment.user_names()
+    rows = candidates.sort(on) if n is None else candidates.bottom_k(n, by=on).sort(on)
     return tuple(
         Example(key={names[k]: row[k] for k in on}, offline=row["offline"], online=row["online"])
         for row in rows.iter_rows(named=True)
     )
 
 
-def _sample(frame: pl.DataFrame, mismatch: pl.Series) -> tuple[tuple[float, float], ...]:
+def scatter_candidates(pairs: pl.DataFrame, frame: pl.DataFrame, mismatch: pl.Series, on) -> pl.DataFrame:
+    """The pairs the scatter sample may take: the mismatching and the agreeing pairs of smallest key hash."""
+    order = [KEY_HASH, *on]
+    both = pl.concat([pairs.select(order), frame], how="horizontal").with_columns(mismatch=mismatch).lazy()
+    wrong = both.filter(pl.col("mismatch")).bottom_k(SAMPLE_PAIRS // 4, by=order)
+    right = both.filter(~pl.col("mismatch")).bottom_k(SAMPLE_PAIRS, by=order)
+    return pl.concat([wrong, right]).collect()
+
+
+def scatter(candidates: pl.DataFrame, on) -> tuple[tuple[float, float], ...]:
     """A deterministic sample of numeric pairs for the residual figure: mismatches, then the rest.
 
     A pair whose offline side is null (and online a value) is kept with NaN offline, so that a
     null fill can be drawn at its fill value; NaN values themselves are left out.
     """
-    wrong = mismatch.arg_true().head(SAMPLE_PAIRS // 4)
-    right = (~mismatch).arg_true()
-    right = right.gather_every(max(1, right.len() // SAMPLE_PAIRS)).head(SAMPLE_PAIRS - wrong.len())
-    rows = frame[pl.concat([wrong, right])].select(pl.all().cast(pl.Float64))
+    order = [KEY_HASH, *on]
+    wrong = candidates.filter(pl.col("mismatch")).bottom_k(SAMPLE_PAIRS // 4, by=order).sort(order)
+    right = candidates.filter(~pl.col("mismatch")).bottom_k(SAMPLE_PAIRS - wrong.height, by=order).sort(order)
+    rows = pl.concat([wrong, right]).select(pl.col("offline", "online").cast(pl.Float64))
     offline, online = pl.col("offline"), pl.col("online")
     rows = rows.filter(online.is_not_null() & ~online.is_nan(), ~offline.is_nan().fill_null(False))
     return tuple(rows.with_columns(offline.fill_null(float("nan"))).iter_rows())
 
 
 def diagnose_mismatches(
-    off: pl.Series, on: pl.Series, alignment: Alignment, mismatch: pl.Series, kind: str, settings: Settings
+    off: pl.Series, on: pl.Series, alignment: Alignment, mismatch: pl.Series, kind: str, settings: Settings, values
 ) -> tuple[Diagnosis | None, bool]:
     """Name the cause of the mismatches, looking back in the offline rows for stale values."""
-    pairs = alignment.pairs.filter(mismatch)
-    a, b = off.gather(pairs.get_column(OFFLINE_ROW)), on.gather(pairs.get_column(ONLINE_ROW))
-    keys = pairs.select(alignment.keys)
-    history = None
+    sample = diagnosis_sample(off, on, alignment, mismatch)
     if alignment.timestamp is not None:
-        # Lags count from the offline row that was joined (as of the request, in an as-of join).
-        joined_at = alignment.offline_keys.get_column(alignment.timestamp).gather(pairs.get_column(OFFLINE_ROW))
-        keys = keys.with_columns(joined_at)
         offline_rows = alignment.offline_keys.with_columns(off.alias("value"))
-        history = _history_lookup(offline_rows, list(alignment.keys), alignment.timestamp, kind, settings)
-    return diagnose_values(a, b, kind=kind, keys=keys, history=history)
+        history = history_lookup(offline_rows, list(alignment.keys), alignment.timestamp, kind, settings)
+        sample = with_lags(sample, history, alignment)
+    return diagnose_sample(sample, alignment, kind, values)
 
 
-def _history_lookup(history: pl.DataFrame, keys: list[str], timestamp: str, kind: str, settings: Settings):
+JOINED_AT = "__skewcheck_joined_at"
+
+
+def diagnosis_sample(off: pl.Series, on: pl.Series, alignment: Alignment, mismatch: pl.Series) -> pl.DataFrame:
+    """The mismatching pairs the diagnosis is fitted on: of each group (a null on one side, two
+    values) the `FIT_SAMPLE` of smallest key hash, nulls first, each group in key-hash order."""
+    pairs = alignment.pairs.filter(mismatch)
+    order = [KEY_HASH, *alignment.on]
+    frame = pairs.select(order).with_columns(
+        offline=off.gather(pairs.get_column(OFFLINE_ROW)), online=on.gather(pairs.get_column(ONLINE_ROW))
+    )
+    if alignment.timestamp is not None:  # lags count from the offline row that was joined (as of the request)
+        joined_at = alignment.offline_keys.get_column(alignment.timestamp).gather(pairs.get_column(OFFLINE_ROW))
+        frame = frame.with_columns(joined_at.alias(JOINED_AT))
+    return first_of_groups(frame, alignment)
+
+
+def first_of_groups(frame: pl.DataFrame, alignment: Alignment) -> pl.DataFrame:
+    """Of each group of mismatching pairs, the `FIT_SAMPLE` of smallest key hash (frames from
+    many buckets merge by this too)."""
+    order = [KEY_HASH, *alignment.on]
+    one_null = pl.col("offline").is_null() | pl.col("online").is_null()
+    lazy = frame.lazy()
+    groups = [lazy.filter(group).bottom_k(FIT_SAMPLE, by=order).sort(order) for group in (one_null, ~one_null)]
+    return pl.concat(groups).collect()
+
+
+def with_lags(sample: pl.DataFrame, history, alignment: Alignment) -> pl.DataFrame:
+    """The sample with a ``lag`` column: for its first `STALE_SAMPLE` value pairs, the history lookup."""
+    keys, timestamp = list(alignment.keys), alignment.timestamp
+    indexed = sample.with_row_index("__sample")
+    looked = indexed.filter(pl.col("offline").is_not_null() & pl.col("online").is_not_null()).head(STALE_SAMPLE)
+    candidates = looked.select(*keys, pl.col(JOINED_AT).alias(timestamp), "online")
+    lags = looked.select("__sample").with_columns(history(candidates).get_column("lag"))
+    return indexed.join(lags, on="__sample", how="left").sort("__sample").drop("__sample")
+
+
+def diagnose_sample(sample: pl.DataFrame, alignment: Alignment, kind: str, values) -> tuple[Diagnosis | None, bool]:
+    """The cause named from the sample, its counts scaled up to all the mismatches of `values`."""
+    nulls = values.null_offline_only + values.null_online_only
+    keys, history = None, None
+    if "lag" in sample.columns:
+        keys = sample.select(*alignment.keys, pl.col(JOINED_AT).alias(alignment.timestamp), "lag")
+        history = _looked_up
+    return diagnose_values(
+        sample.get_column("offline"),
+        sample.get_column("online"),
+        kind=kind,
+        keys=keys,
+        history=history,
+        sizes=(nulls, values.mismatched - nulls),
+    )
+
+
+def _looked_up(pairs: pl.DataFrame) -> pl.DataFrame:
+    """The lags of a sample, looked up beforehand (bucket by bucket, in the bucketed path)."""
+    return pairs.select("lag")
+
+
+def history_lookup(history: pl.DataFrame, keys: list[str], timestamp: str, kind: str, settings: Settings):
     """A function giving, for mismatching pairs, the lag to the latest earlier offline row
     of the same key that holds the online value."""
 

@@ -247,3 +247,33 @@ def test_diagnosis_can_be_turned_off():
     assert report["amount"].skewed and report["amount"].diagnosis is None
     shifted = skewcheck.compare(_offline(), online, keys="user_id", timestamp="event_timestamp", diagnose=False)
     assert shifted.rows.diagnosis is None
+
+
+def test_sampled_diagnosis_does_not_depend_on_row_order(monkeypatch):
+    """Past FIT_SAMPLE mismatching pairs (and STALE_SAMPLE) the diagnosis fits a sample: the pairs of
+    smallest key hash, so shuffling the rows changes neither the cause nor its share (the old
+    sample, every k-th pair in row order, did)."""
+    import numpy as np
+    import polars as pl
+
+    import skewcheck
+    from skewcheck import _diagnose
+
+    monkeypatch.setattr(_diagnose, "FIT_SAMPLE", 50)
+    monkeypatch.setattr(_diagnose, "STALE_SAMPLE", 20)
+    monkeypatch.setattr("skewcheck._values.FIT_SAMPLE", 50, raising=False)
+    monkeypatch.setattr("skewcheck._values.STALE_SAMPLE", 20, raising=False)
+    rng = np.random.default_rng(3)
+    n = 3000
+    x = rng.normal(100, 10, n)
+    scaled = np.where(rng.random(n) < 0.85, x * 100, x + rng.normal(0, 5, n))  # 85% scale, the rest noise
+    missing = rng.random(n) < 0.5
+    offline = pl.DataFrame({"k": np.arange(n), "x": x, "f": np.where(missing, np.nan, 1.0)}).fill_nan(None)
+    online = pl.DataFrame({"k": np.arange(n), "x": scaled, "f": np.where(missing, -1.0, 1.0)})
+    reports = [
+        skewcheck.compare(offline.sample(fraction=1.0, shuffle=True, seed=seed), online, keys="k").to_dict()
+        for seed in range(4)
+    ]
+    found = [[f["diagnosis"] for f in sorted(r["features"], key=lambda f: f["name"])] for r in reports]
+    assert found[0][1]["cause"] == "scale" and found[0][0]["cause"] == "null_fill"
+    assert all(f == found[0] for f in found)
