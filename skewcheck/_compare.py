@@ -7,6 +7,7 @@ side that is a profile goes to `compare_profile`, which judges its features the 
 
 from __future__ import annotations
 
+import inspect
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -231,36 +232,102 @@ def compare(
     )
     for note in notes:
         warnings.warn(note, SkewcheckWarning, stacklevel=2)
+    return build_report(
+        results,
+        notes,
+        rows=rows,
+        keys=key_list,
+        timestamp=timestamp,
+        asof=asof,
+        labels=(off.label, on.label),
+        settings=report_settings(
+            abs_tol=abs_tol,
+            rel_tol=rel_tol,
+            max_mismatch_rate=max_mismatch_rate,
+            null_rate_tolerance=null_rate_tolerance,
+            asof=asof,
+            asof_tolerance=asof_tolerance,
+            tests=tests,
+        ),
+        gate=gate,
+    )
 
-    results.sort(key=lambda f: f.severity, reverse=True)
+
+def report_settings(**arguments: Any) -> dict[str, Any]:
+    """The settings a report keeps, from compare()'s arguments (the others are ignored)."""
+    args = compare_arguments(**{k: v for k, v in arguments.items() if k in _PARAMETERS})
+    tolerance, tests = args["asof_tolerance"], args["tests"]
+    return {
+        "abs_tol": args["abs_tol"],
+        "rel_tol": args["rel_tol"],
+        "max_mismatch_rate": args["max_mismatch_rate"],
+        "null_rate_tolerance": args["null_rate_tolerance"],
+        "asof": args["asof"],
+        "asof_tolerance": str(tolerance) if tolerance is not None else None,
+        "tests": dict(tests) if isinstance(tests, Mapping) else tests,
+    }
+
+
+def compare_arguments(**arguments: Any) -> dict[str, Any]:
+    """compare()'s keyword arguments, with the defaults of those not given."""
+    unknown = sorted(set(arguments) - set(_PARAMETERS))
+    if unknown:
+        raise SkewcheckInputError(f"compare() has no option `{unknown[0]}`")
+    bound = inspect.signature(compare).bind(None, None, **arguments)
+    bound.apply_defaults()
+    return {k: v for k, v in bound.arguments.items() if k not in ("offline", "online")}
+
+
+def compare_settings(args: Mapping[str, Any]) -> Settings:
+    """The judge's settings from compare()'s (checked) arguments."""
+    return Settings(
+        args["abs_tol"],
+        args["rel_tol"],
+        args["max_mismatch_rate"],
+        args["null_rate_tolerance"],
+        args["examples"],
+        args["tests"],
+        args["diagnose"],
+    )
+
+
+def build_report(
+    results: list,
+    notes: tuple[str, ...],
+    *,
+    rows,
+    keys: list[str],
+    timestamp: str | None,
+    asof: bool,
+    labels: tuple[str, str],
+    settings: dict,
+    gate: Verdict,
+) -> SkewReport:
+    """The report from the feature results (in feature order) and the warnings they raised."""
+    results = sorted(results, key=lambda f: f.severity, reverse=True)
     report_warnings = list(notes)
-    if alignment is not None and alignment.counts.matched == 0:
+    if rows is not None and rows.matched == 0:
         hint = (
             "; if OFFLINE is a feature table with history, try an as-of join (--asof)" if timestamp and not asof else ""
         )
         report_warnings.insert(0, f"no rows matched on the keys: values could not be compared{hint}")
     failing = {Verdict.SKEW} | ({Verdict.DRIFT} if gate is Verdict.DRIFT else set())
-    passed = not any(f.verdict in failing for f in results) and (alignment is None or alignment.counts.matched > 0)
+    passed = not any(f.verdict in failing for f in results) and (rows is None or rows.matched > 0)
     return SkewReport(
         passed=passed,
         features=tuple(results),
-        keys=tuple(key_list),
+        keys=tuple(keys),
         timestamp=timestamp,
         rows=rows,
-        offline_label=off.label,
-        online_label=on.label,
-        settings={
-            "abs_tol": abs_tol,
-            "rel_tol": rel_tol,
-            "max_mismatch_rate": max_mismatch_rate,
-            "null_rate_tolerance": null_rate_tolerance,
-            "asof": asof,
-            "asof_tolerance": str(asof_tolerance) if asof_tolerance is not None else None,
-            "tests": dict(tests) if isinstance(tests, Mapping) else tests,
-        },
+        offline_label=labels[0],
+        online_label=labels[1],
+        settings=settings,
         warnings=tuple(report_warnings),
         fail_on=gate,
     )
+
+
+_PARAMETERS = tuple(inspect.signature(compare).parameters)[2:]
 
 
 def _feature_names(

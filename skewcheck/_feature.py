@@ -318,15 +318,23 @@ def _verdict(reasons: list[Reason], values) -> Verdict:
 
 
 def _missing_side(off: OfflineSide | None, on: pl.Series | None) -> str | None:
+    return missing_reason(
+        off is not None,
+        on is not None,
+        off is not None and off.all_null(),
+        on is not None and on.null_count() == on.len(),
+    )
+
+
+def missing_reason(offline: bool, online: bool, offline_all_null: bool, online_all_null: bool) -> str | None:
     """Why a feature cannot be compared at all: absent or all-null on one side."""
-    if off is None:
+    if not offline:
         return "absent from the offline data"
-    if on is None:
+    if not online:
         return "absent from the online data"
-    off_empty, on_empty = off.all_null(), on.null_count() == on.len()
-    if off_empty and not on_empty:
+    if offline_all_null and not online_all_null:
         return "all null in the offline data"
-    if on_empty and not off_empty:
+    if online_all_null and not offline_all_null:
         return "all null in the online data"
     return None
 

@@ -130,10 +130,10 @@ def compare_out_of_core(
     bucket by bucket, merged. `sources` are the loaded inputs; `buckets` overrides the bucket count."""
     from . import _partial
 
-    plan = _partial.plan(offline, online, progress=False, **compare_kwargs)
+    plan = _partial.plan(offline, online, **compare_kwargs)
     join = list(plan.keys) + ([plan.timestamp] if plan.timestamp else [])
     sides = {
-        side: (data, source, join + [f for f in plan.features if f in source.schema and f not in join])
+        side: (data, source, plan.columns(side))
         for side, data, source in (("offline", offline, sources[0]), ("online", online, sources[1]))
     }
     sizes = {side: column_bytes(data, source, columns) for side, (data, source, columns) in sides.items()}
@@ -264,15 +264,14 @@ def _bucket_reader(root: Path, sources: dict[str, Source], columns: dict[str, li
 def _distributions(
     plan: Any, partials: list, read, count: int, join: list[str], values: int, budget: int, start
 ) -> dict:
-    """Every tested feature's `TestResult`, exact: pass 2 reads one feature column at a time from the
-    buckets, and for KS and Wasserstein one range of its values at a time, ranges sized to the budget."""
+    """Pass 2 of every tested feature (`_partial.Distribution`): one feature column at a time read from
+    the buckets, and for KS and Wasserstein one range of its values at a time, ranges sized to the budget."""
     from . import _partial
     from ._stats import ranges
 
     per_range = max(1, bucket_allowance(budget) // RANGE_BYTES_PER_VALUE)
     specs = _partial.distribution_specs(plan, partials, ranges=max(1, math.ceil(values / per_range)))
-    summaries = _partial.summaries(plan, partials)
-    results: dict[str, Any] = dict.fromkeys(plan.features)
+    results = {}
     advance = start("testing distributions", len(specs))
     for name, spec in specs.items():
         pieces, counts = [], None
@@ -284,7 +283,7 @@ def _distributions(
             counts = tuple(ranges.merge_counts(side) for side in tables)
         if spec.needs_ranges:
             pieces = _pieces(plan, spec, read, count, join, name)
-        results[name] = ranges.combine(spec, *summaries[name], pieces=pieces, counts=counts)
+        results[name] = _partial.Distribution(spec, pieces=tuple(pieces), counts=counts)
         advance()
     return results
 
@@ -314,4 +313,5 @@ def _values(plan: Any, read, bucket: int, join: list[str], name: str) -> tuple[p
     from . import _partial
 
     wanted = join + [name]
-    return _partial.distribution_values(plan, read("offline", bucket, wanted), read("online", bucket, wanted))[name]
+    offline, online = read("offline", bucket, wanted), read("online", bucket, wanted)
+    return _partial.distribution_values(plan, offline, online, [name])[name]

@@ -37,7 +37,11 @@ def compare_values(
         null_offline_only=int(totals["null_offline_only"]),
         null_online_only=int(totals["null_online_only"]),
         max_abs_diff=float(totals["max_diff"]) if totals["max_diff"] is not None else None,
-        examples=examples(example_candidates(pairs, frame, mismatch, alignment.on, settings.examples), alignment),
+        examples=examples(
+            example_candidates(pairs, frame, mismatch, alignment.on, settings.examples),
+            alignment.on,
+            alignment.user_names(),
+        ),
         sample=scatter(scatter_candidates(pairs, frame, mismatch, alignment.on), alignment.on)
         if kind == "numeric"
         else (),
@@ -90,11 +94,12 @@ def example_candidates(pairs: pl.DataFrame, frame: pl.DataFrame, mismatch: pl.Se
     return both.filter(mismatch).bottom_k(n, by=list(on)).collect()
 
 
-def examples(candidates: pl.DataFrame, alignment: Alignment, n: int | None = None) -> tuple[Example, ...]:
-    """The first (`n`) candidates in key order, as examples (candidates may come from many buckets)."""
+def examples(candidates: pl.DataFrame, on, names: dict[str, str], n: int | None = None) -> tuple[Example, ...]:
+    """The first (`n`) candidates in key order, as examples (candidates may come from many buckets);
+    `names` maps the join columns `on` to the user's names."""
     if not candidates.height:
         return ()
-    on, names = list(alignment.on), alignment.user_names()
+    on = list(on)
     rows = candidates.sort(on) if n is None else candidates.bottom_k(n, by=on).sort(on)
     return tuple(
         Example(key={names[k]: row[k] for k in on}, offline=row["offline"], online=row["online"])
@@ -134,8 +139,8 @@ def diagnose_mismatches(
     if alignment.timestamp is not None:
         offline_rows = alignment.offline_keys.with_columns(off.alias("value"))
         history = history_lookup(offline_rows, list(alignment.keys), alignment.timestamp, kind, settings)
-        sample = with_lags(sample, history, alignment)
-    return diagnose_sample(sample, alignment, kind, values)
+        sample = with_lags(sample, history, list(alignment.keys), alignment.timestamp)
+    return diagnose_sample(sample, list(alignment.keys), alignment.timestamp, kind, values)
 
 
 JOINED_AT = "__skewcheck_joined_at"
@@ -152,22 +157,21 @@ def diagnosis_sample(off: pl.Series, on: pl.Series, alignment: Alignment, mismat
     if alignment.timestamp is not None:  # lags count from the offline row that was joined (as of the request)
         joined_at = alignment.offline_keys.get_column(alignment.timestamp).gather(pairs.get_column(OFFLINE_ROW))
         frame = frame.with_columns(joined_at.alias(JOINED_AT))
-    return first_of_groups(frame, alignment)
+    return first_of_groups(frame, alignment.on)
 
 
-def first_of_groups(frame: pl.DataFrame, alignment: Alignment) -> pl.DataFrame:
+def first_of_groups(frame: pl.DataFrame, on) -> pl.DataFrame:
     """Of each group of mismatching pairs, the `FIT_SAMPLE` of smallest key hash (frames from
     many buckets merge by this too)."""
-    order = [KEY_HASH, *alignment.on]
+    order = [KEY_HASH, *on]
     one_null = pl.col("offline").is_null() | pl.col("online").is_null()
     lazy = frame.lazy()
     groups = [lazy.filter(group).bottom_k(FIT_SAMPLE, by=order).sort(order) for group in (one_null, ~one_null)]
     return pl.concat(groups).collect()
 
 
-def with_lags(sample: pl.DataFrame, history, alignment: Alignment) -> pl.DataFrame:
+def with_lags(sample: pl.DataFrame, history, keys: list[str], timestamp: str) -> pl.DataFrame:
     """The sample with a ``lag`` column: for its first `STALE_SAMPLE` value pairs, the history lookup."""
-    keys, timestamp = list(alignment.keys), alignment.timestamp
     indexed = sample.with_row_index("__sample")
     looked = indexed.filter(pl.col("offline").is_not_null() & pl.col("online").is_not_null()).head(STALE_SAMPLE)
     candidates = looked.select(*keys, pl.col(JOINED_AT).alias(timestamp), "online")
@@ -175,18 +179,21 @@ def with_lags(sample: pl.DataFrame, history, alignment: Alignment) -> pl.DataFra
     return indexed.join(lags, on="__sample", how="left").sort("__sample").drop("__sample")
 
 
-def diagnose_sample(sample: pl.DataFrame, alignment: Alignment, kind: str, values) -> tuple[Diagnosis | None, bool]:
-    """The cause named from the sample, its counts scaled up to all the mismatches of `values`."""
+def diagnose_sample(
+    sample: pl.DataFrame, keys: list[str], timestamp: str | None, kind: str, values
+) -> tuple[Diagnosis | None, bool]:
+    """The cause named from the sample (join columns `keys`, `timestamp`), its counts scaled up to
+    all the mismatches of `values`."""
     nulls = values.null_offline_only + values.null_online_only
-    keys, history = None, None
+    history, key_frame = None, None
     if "lag" in sample.columns:
-        keys = sample.select(*alignment.keys, pl.col(JOINED_AT).alias(alignment.timestamp), "lag")
         history = _looked_up
+        key_frame = sample.select(*keys, pl.col(JOINED_AT).alias(timestamp), "lag")
     return diagnose_values(
         sample.get_column("offline"),
         sample.get_column("online"),
         kind=kind,
-        keys=keys,
+        keys=key_frame,
         history=history,
         sizes=(nulls, values.mismatched - nulls),
     )

@@ -20,11 +20,9 @@ import pytest
 import skewcheck
 from skewcheck import _budget, _partial, _spill
 from skewcheck._cli import main
-from skewcheck._columns import finite_values
 from skewcheck._errors import SkewcheckInputError
 from skewcheck._io import load
 from skewcheck._settings import memory_size
-from skewcheck._stats import distribution_test, ranges
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -143,83 +141,34 @@ def test_the_bucket_count_keeps_every_bucket_within_the_allowance():
             assert smaller.max() > allowance or count - 1 < slot_bytes.sum() / allowance
 
 
-# --- the spill, against a stand-in of _partial's contract ----------------------------------------
-# These test this module's part (numbering, bucketing, reading back, pass 2, checks, cleanup) alone:
-# the stand-in's partial of a bucket is the bucket itself, and its merge compares them re-assembled.
+# --- the spill: results equal to the in-memory comparison -----------------------------------------
 
 
-class StandIn:
-    """_partial's contract at its simplest. Pass 2 is real (`_stats.ranges` on the bucket values)."""
+class Spy:
+    """Records the bucket pairs `_partial.compare_bucket` gets and the specs of pass 2, and calls them."""
 
     def __init__(self):
-        self.buckets = []
-        self.distributions = None
-
-    def plan(self, offline, online, **kwargs):
-        off, on = load(offline, role="offline"), load(online, role="online")
-        keys = [kwargs["keys"]] if isinstance(kwargs["keys"], str) else list(kwargs["keys"])
-        join = keys + ([kwargs["timestamp"]] if kwargs.get("timestamp") else [])
-        features = [c for c in dict.fromkeys(off.schema.names() + on.schema.names()) if c not in join]
-        return SimpleNamespace(keys=tuple(keys), timestamp=kwargs.get("timestamp"), features=tuple(features), kw=kwargs)
-
-    @staticmethod
-    def bucket_of(plan, side, buckets):
-        return (pl.struct(list(plan.keys)).hash(7) % buckets).cast(pl.UInt32)
+        self.buckets, self.specs = [], {}
+        self._compare_bucket, self._specs = _partial.compare_bucket, _partial.distribution_specs
 
     def compare_bucket(self, plan, offline, online):
         self.buckets.append((offline, online))
-        return SimpleNamespace(offline=offline, online=online)
+        return self._compare_bucket(plan, offline, online)
 
-    @staticmethod
-    def _kind(series):
-        return "numeric" if series.dtype.is_numeric() else "categorical"
-
-    def summaries(self, plan, partials):
-        partials = list(partials)
-        return {
-            name: tuple(
-                ranges.merge_summaries(
-                    ranges.summarize(finite_values(getattr(p, side)[name], self._kind(p.offline[name])), kind=kind)
-                    for p in partials
-                )
-                for side in ("offline", "online")
-            )
-            for name in plan.features
-            for kind in [self._kind(partials[0].offline[name])]
-        }
-
-    def distribution_specs(self, plan, partials, *, ranges=16):
-        count = ranges
-        summaries = self.summaries(plan, partials)
-        ranges = sys.modules["skewcheck._stats.ranges"]
-        kinds = {name: self._kind(next(iter(partials)).offline[name]) for name in plan.features}
-        self.specs = {name: ranges.spec(kinds[name], *summaries[name], ranges=count) for name in plan.features}
+    def distribution_specs(self, plan, partials, **kwargs):
+        self.specs = self._specs(plan, partials, **kwargs)
         return self.specs
 
-    def distribution_values(self, plan, offline, online):
-        return {
-            name: (finite_values(offline[name], self._kind(offline[name])), finite_values(online[name], "x"))
-            for name in plan.features
-            if name in offline.columns
-        }
-
-    def merge(self, plan, partials, distributions):
-        self.distributions = distributions
-        partials = list(partials)
-        whole = [
-            pl.concat([getattr(p, side) for p in partials]).sort(_partial.ROW).drop(_partial.ROW)
-            for side in ("offline", "online")
-        ]
-        return skewcheck.compare(*whole, **plan.kw, memory_limit=10**15)
+    def install(self):
+        _partial.compare_bucket, _partial.distribution_specs = self.compare_bucket, self.distribution_specs
 
 
 @pytest.fixture
-def stand_in(monkeypatch):
-    partial = StandIn()
-    for name in ("plan", "bucket_of", "compare_bucket", "summaries", "distribution_specs", "distribution_values"):
-        monkeypatch.setattr(_partial, name, getattr(partial, name))
-    monkeypatch.setattr(_partial, "merge", partial.merge)
-    return partial
+def spy(monkeypatch):
+    watcher = Spy()
+    monkeypatch.setattr(_partial, "compare_bucket", watcher.compare_bucket)
+    monkeypatch.setattr(_partial, "distribution_specs", watcher.distribution_specs)
+    return watcher
 
 
 def _json(report):
@@ -228,72 +177,95 @@ def _json(report):
     return data
 
 
+def _same(a, b, path="report"):
+    """Equal JSON, floats to 1e-9 relative (sums over buckets may differ in the last bits)."""
+    if isinstance(a, float) and isinstance(b, float):
+        assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) or (math.isnan(a) and math.isnan(b)), (path, a, b)
+        return
+    assert type(a) is type(b), (path, a, b)
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        for key in a:
+            _same(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), (path, a, b)
+        for index, (x, y) in enumerate(zip(a, b)):
+            _same(x, y, f"{path}[{index}]")
+    else:
+        assert a == b, (path, a, b)
+
+
 @pytest.mark.parametrize("buckets", [1, 3, 8])
-def test_every_row_lands_in_one_bucket_with_its_key_and_its_number(stand_in, tmp_path, buckets):
+def test_every_row_lands_in_one_bucket_with_its_key_and_its_number(spy, tmp_path, buckets):
     offline, online = _inputs()
     sources = (load(offline, role="offline"), load(online, role="online"))
     report = _spill.compare_out_of_core(
         offline, online, sources, budget=10**6, spill_dir=tmp_path, buckets=buckets, keys="id", timestamp="ts"
     )
-    assert len(stand_in.buckets) == buckets
+    assert len(spy.buckets) == buckets
     for side, frame in enumerate((offline, online)):
-        parts = [pair[side] for pair in stand_in.buckets]
+        parts = [pair[side] for pair in spy.buckets]
         keys = [set(part["id"]) for part in parts]
         assert sum(map(len, keys)) == len(set().union(*keys))  # a key's rows are all in one bucket
         back = pl.concat(parts).sort(_partial.ROW)
         assert back[_partial.ROW].to_list() == list(range(frame.height))  # numbered in input order
         assert back.drop(_partial.ROW).equals(frame)
-    assert _json(report) == _json(skewcheck.compare(offline, online, keys="id", timestamp="ts"))
+    _same(_json(report), _json(skewcheck.compare(offline, online, keys="id", timestamp="ts")))
     assert list(tmp_path.iterdir()) == []  # the spill is gone, and nothing else was touched
 
 
-def test_pass_two_tests_the_distributions_exactly_range_by_range(stand_in, tmp_path):
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"keys": "id", "timestamp": "ts"},
+        {"keys": "id", "timestamp": "ts", "asof": True, "asof_tolerance": "1d"},
+        {"keys": "id", "tests": "ks", "examples": 3},
+        {"keys": ["id", "ts"], "tests": {"visits": "psi"}, "diagnose": False},
+    ],
+)
+def test_a_small_memory_limit_gives_the_in_memory_report_whatever_the_bucket_count(spy, tmp_path, options):
+    offline, online = _inputs()
+    expected = _json(skewcheck.compare(offline, online, **options))
+    counts = []
+    for limit in ("400KB", "150KB"):
+        spy.buckets.clear()
+        report = skewcheck.compare(offline, online, **options, memory_limit=limit, spill_dir=tmp_path)
+        counts.append(len(spy.buckets))
+        _same(_json(report), expected)
+    assert 1 < counts[0] < counts[1]  # the budget sets the bucket count
+    assert list(tmp_path.iterdir()) == []
+    spy.buckets.clear()
+    skewcheck.compare(offline, online, **options)  # the default budget: in memory
+    assert spy.buckets == []
+
+
+def test_pass_two_reads_the_values_range_by_range(spy, tmp_path):
     offline, online = _inputs(6000, seed=3)
     grade = pl.col("id") % 3 + pl.col("visits").fill_null(0) % 2  # four numeric values: a count test
     offline, online = offline.with_columns(grade=grade), online.with_columns(grade=grade)
-    sources = (load(offline, role="offline"), load(online, role="online"))
-    # A budget of a few hundred kilobytes: several ranges per feature, each read over all buckets.
-    _spill.compare_out_of_core(
-        offline, online, sources, budget=200_000, spill_dir=tmp_path, buckets=5, keys="id", timestamp="ts"
-    )
-    assert stand_in.specs["spend"].needs_ranges and stand_in.specs["spend"].ranges >= 3
-    assert stand_in.specs["grade"].needs_counts
-    for name in ("spend", "visits", "country", "grade"):
-        kind = StandIn._kind(offline[name])
-        expected = distribution_test(finite_values(offline[name], kind), finite_values(online[name], kind), kind=kind)
-        got = stand_in.distributions[name]
-        assert got.test == expected.test
-        assert math.isclose(got.statistic, expected.statistic, rel_tol=1e-9, abs_tol=1e-12)
-        assert (got.p_value is None) == (expected.p_value is None)
-        if got.p_value is not None:
-            assert math.isclose(got.p_value, expected.p_value, rel_tol=1e-9, abs_tol=1e-12)
+    report = skewcheck.compare(offline, online, keys="id", timestamp="ts", memory_limit="400KB", spill_dir=tmp_path)
+    assert spy.specs["spend"].needs_ranges and spy.specs["spend"].ranges >= 3
+    assert spy.specs["grade"].needs_counts
+    _same(_json(report), _json(skewcheck.compare(offline, online, keys="id", timestamp="ts")))
 
 
-def test_a_small_memory_limit_takes_the_spill_path_with_buckets_sized_to_it(stand_in, tmp_path):
+def test_the_cli_report_is_the_same_with_a_memory_limit(tmp_path, capsys):
     offline, online = _inputs()
-    counts = []
-    for limit in ("400KB", "100KB", "40KB"):
-        stand_in.buckets.clear()
-        report = skewcheck.compare(offline, online, keys="id", timestamp="ts", memory_limit=limit, spill_dir=tmp_path)
-        counts.append(len(stand_in.buckets))
-        assert not report.passed and report["spend"].values.mismatched > 0
-    assert 1 < counts[0] < counts[1] < counts[2]
-    stand_in.buckets.clear()
-    skewcheck.compare(offline, online, keys="id", timestamp="ts")  # the default budget: in memory
-    assert stand_in.buckets == []
-
-
-def install(partial):
-    """Put the stand-in's functions in place of _partial's (for a subprocess, where there is no monkeypatch)."""
-    for name in ("plan", "bucket_of", "compare_bucket", "summaries", "distribution_specs", "distribution_values"):
-        setattr(_partial, name, getattr(partial, name))
-    _partial.merge = partial.merge
+    offline.write_parquet(tmp_path / "off.parquet")
+    online.write_parquet(tmp_path / "on.parquet")
+    args = ["compare", str(tmp_path / "off.parquet"), str(tmp_path / "on.parquet"), "--key", "id", "--quiet"]
+    assert main([*args, "--json", str(tmp_path / "memory.json")]) == 1
+    assert main([*args, "--json", str(tmp_path / "spill.json"), "--memory-limit", "200KB"]) == 1
+    memory, spill = (json.loads((tmp_path / name).read_text()) for name in ("memory.json", "spill.json"))
+    for data in (memory, spill):
+        data.pop("timings", None)
+    _same(memory, spill)
 
 
 # --- failure is our message, and the spill is removed --------------------------------------------
 
 
-def test_too_little_disk_is_said_before_the_spill(stand_in, tmp_path, monkeypatch, capsys):
+def test_too_little_disk_is_said_before_the_spill(spy, tmp_path, monkeypatch, capsys):
     offline, online = _inputs()
     offline.write_parquet(tmp_path / "off.parquet")
     online.write_parquet(tmp_path / "on.parquet")
@@ -306,19 +278,19 @@ def test_too_little_disk_is_said_before_the_spill(stand_in, tmp_path, monkeypatc
     assert len(err) == 1
     assert err[0].startswith(f"skewcheck: error: the spill directory {str(spill)!r} has 2.0 KB free")
     assert err[0].endswith("choose a larger disk with --spill-dir")
-    assert stand_in.buckets == [] and list(spill.iterdir()) == []
+    assert spy.buckets == [] and list(spill.iterdir()) == []
 
 
-def test_a_key_with_more_rows_than_a_bucket_may_hold_is_named(stand_in, tmp_path):
+def test_a_key_with_more_rows_than_a_bucket_may_hold_is_named(spy, tmp_path):
     offline, online = _inputs()
     heavy = offline.head(1).select(pl.all().repeat_by(4000).explode())  # key 0: 4,000 rows
     offline = pl.concat([offline, heavy.with_columns(ts=pl.col("ts") + pl.duration(seconds=pl.int_range(4000)))])
     with pytest.raises(SkewcheckInputError, match=r"key id=0 has 4,003 rows .* memory budget of 100.0 KB; raise"):
         skewcheck.compare(offline, online, keys="id", timestamp="ts", memory_limit="100KB", spill_dir=tmp_path)
-    assert stand_in.buckets == [] and list(tmp_path.iterdir()) == []
+    assert spy.buckets == [] and list(tmp_path.iterdir()) == []
 
 
-def test_the_spill_is_removed_on_error_and_only_the_spill(stand_in, tmp_path, monkeypatch):
+def test_the_spill_is_removed_on_error_and_only_the_spill(spy, tmp_path, monkeypatch):
     offline, online = _inputs()
     (tmp_path / "mine.txt").write_text("the user's")
 
@@ -334,16 +306,13 @@ def test_the_spill_is_removed_on_error_and_only_the_spill(stand_in, tmp_path, mo
 
 _SLOW_RUN = """
 import sys, time
-sys.path.insert(0, {tests!r})
-import test_spill
+from skewcheck import _partial
 from skewcheck._cli import main
-partial = test_spill.StandIn()
-compare_bucket = partial.compare_bucket
+compare_bucket = _partial.compare_bucket
 def slow(plan, offline, online):
     time.sleep(0.5)
     return compare_bucket(plan, offline, online)
-partial.compare_bucket = slow
-test_spill.install(partial)
+_partial.compare_bucket = slow
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -356,8 +325,7 @@ def test_ctrl_c_removes_the_spill(tmp_path):
     spill.mkdir()
     args = [str(tmp_path / "off.parquet"), str(tmp_path / "on.parquet"), "--key", "id", "--quiet"]
     run = subprocess.Popen(
-        [sys.executable, "-c", _SLOW_RUN.format(tests=str(Path(__file__).parent)), "compare", *args]
-        + ["--memory-limit", "50KB", "--spill-dir", str(spill)],
+        [sys.executable, "-c", _SLOW_RUN, "compare", *args] + ["--memory-limit", "50KB", "--spill-dir", str(spill)],
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},

@@ -235,12 +235,8 @@ def spec(kind: str, offline: Summary, online: Summary, *, test: str | None = Non
 def _distinct_over_both(offline: Summary, online: Summary, limit: int) -> int:
     if offline.counts is None or online.counts is None:
         return limit
-    values = pl.concat([_as_float(offline.counts), _as_float(online.counts)]).get_column("value")
+    values = pl.concat([s.counts.get_column("value").cast(pl.Float64) for s in (offline, online)])
     return min(limit, values.n_unique())
-
-
-def _as_float(counts: pl.DataFrame) -> pl.DataFrame:
-    return counts.with_columns(pl.col("value").cast(pl.Float64))
 
 
 def _boundaries(offline: Summary, online: Summary, ranges: int) -> tuple[float, ...]:
@@ -359,9 +355,7 @@ def combine(
 
 
 def _constant(summary: Summary) -> bool:
-    if summary.kind == "numeric":
-        return summary.minimum == summary.maximum
-    return summary.counts.height == 1
+    return summary.minimum == summary.maximum if summary.kind == "numeric" else summary.counts.height == 1
 
 
 def _ks(spec: Spec, pieces: Sequence[Piece]) -> tuple[float, float]:
@@ -437,6 +431,11 @@ def exact_test(
     of this module, which the engines follow with their own ways of moving the values."""
     summaries = [merge_summaries(summarize(part, kind=kind) for part in side) for side in (offline, online)]
     chosen = spec(kind, *summaries, test=test, ranges=ranges)
+    return combine(chosen, *summaries, **pass_two(chosen, offline, online))
+
+
+def pass_two(chosen: Spec, offline: Sequence[pl.Series], online: Sequence[pl.Series]) -> dict:
+    """Pass 2 over in-memory partitions: the ``pieces`` and ``counts`` arguments of `combine`."""
     pieces, counts = (), None
     if chosen.needs_ranges:
         per_range = [
@@ -447,4 +446,4 @@ def exact_test(
         pieces = [piece(chosen, r, off, on, before[r]) for r, (off, on) in enumerate(per_range)]
     if chosen.needs_counts:
         counts = tuple(merge_counts(bin_counts(chosen, part) for part in side) for side in (offline, online))
-    return combine(chosen, *summaries, pieces=pieces, counts=counts)
+    return {"pieces": pieces, "counts": counts}
