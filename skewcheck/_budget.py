@@ -110,20 +110,20 @@ def _meminfo_available() -> int | None:
     return None
 
 
-def _cgroup_rooms() -> list[int]:
+def _cgroup_rooms(membership: Path = Path("/proc/self/cgroup"), root: Path = Path("/sys/fs/cgroup")) -> list[int]:
     """Limit less usage of every memory cgroup this process is in, up to the root (v1 and v2)."""
     rooms = []
     try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
+        lines = membership.read_text().splitlines()
     except OSError:
         return rooms
     for line in lines:
         _, controllers, path = line.split(":", 2)
         if controllers == "":  # v2
-            base, limit_file, usage_file = Path("/sys/fs/cgroup"), "memory.max", "memory.current"
+            base, limit_file, usage_file = root, "memory.max", "memory.current"
         elif "memory" in controllers.split(","):
             base, limit_file, usage_file = (
-                Path("/sys/fs/cgroup/memory"),
+                root / "memory",
                 "memory.limit_in_bytes",
                 "memory.usage_in_bytes",
             )

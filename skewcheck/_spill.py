@@ -1,5 +1,5 @@
-"""Larger than memory on one machine: a memory budget, an estimate of what the in-memory comparison
-needs, and the out-of-core path taken when the estimate exceeds the budget.
+"""Larger than memory on one machine: the out-of-core path, taken when the estimate of what the
+in-memory comparison needs exceeds the memory budget (both in `_budget`).
 
 The out-of-core path follows `_partial`'s contract: both sides are numbered in input order (`ROW`)
 and written to local disk split into B buckets by a hash of their keys (never the timestamp: a key's

@@ -88,6 +88,38 @@ def test_the_default_budget_is_half_of_the_available_memory():
     assert 0 < _budget.default_budget() <= 0.5 * available * 1.05  # MemAvailable moves between the reads
 
 
+@pytest.mark.parametrize(
+    ("membership", "files", "rooms"),
+    [
+        # v2: a limit on the group, none ("max") on its parent
+        (
+            "0::/jobs/one\n",
+            {"jobs/one/memory.max": "1000000", "jobs/one/memory.current": "400000", "jobs/memory.max": "max"},
+            [600000],
+        ),
+        # v1 (with the v2 line of a hybrid set-up): the group's limit and its parent's; "no limit" is huge
+        (
+            "4:memory:/a/b\n0::/\n",
+            {
+                "memory/a/b/memory.limit_in_bytes": "2000",
+                "memory/a/b/memory.usage_in_bytes": "500",
+                "memory/a/memory.limit_in_bytes": "5000",
+                "memory/a/memory.usage_in_bytes": "900",
+                "memory/memory.limit_in_bytes": "9223372036854771712",
+            },
+            [1500, 4100],
+        ),
+        ("1:cpu:/x\n", {}, []),
+    ],
+)
+def test_the_cgroup_limits_count(tmp_path, membership, files, rooms):
+    (tmp_path / "cgroup").write_text(membership)
+    for name, text in files.items():
+        (tmp_path / "fs" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "fs" / name).write_text(text + "\n")
+    assert _budget._cgroup_rooms(tmp_path / "cgroup", tmp_path / "fs") == rooms
+
+
 def test_an_address_space_limit_leaves_room_for_the_mapped_inputs_or_is_named(tmp_path):
     """Under `prlimit --as` polars used to abort ("memory allocation of ... bytes failed", exit 134)."""
     offline, online = _inputs(30)
