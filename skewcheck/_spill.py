@@ -312,6 +312,6 @@ def _values(plan: Any, read, bucket: int, join: list[str], name: str) -> tuple[p
     """One bucket's values of one feature as its test sees them (offline, online)."""
     from . import _partial
 
-    wanted = join + [name]
+    wanted = (join if plan.asof else []) + [name]  # the join columns only to find the served rows
     offline, online = read("offline", bucket, wanted), read("online", bucket, wanted)
     return _partial.distribution_values(plan, offline, online, [name])[name]
