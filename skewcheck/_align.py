@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 
 import polars as pl
 
@@ -24,6 +25,7 @@ OFFLINE_TS = "__skewcheck_offline_timestamp"
 KEY_HASH = "__skewcheck_key_hash"
 JOIN_PREFIX = "__skewcheck_join_"
 HASH_SEED = 20_260_101
+HASH_BOUND_PAIRS = 1_000
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,14 @@ class Alignment:
     def user_names(self) -> dict[str, str]:
         """Internal join column name -> the user's column name."""
         return dict(zip(self.on, self.names))
+
+    @cached_property
+    def hash_bound(self) -> int | None:
+        """The `HASH_BOUND_PAIRS`-th smallest KEY_HASH of the pairs (None if fewer): a sample of
+        the pairs of smallest hash is found among those at or below it, once for all features."""
+        if self.pairs.height <= HASH_BOUND_PAIRS:
+            return None
+        return self.pairs.get_column(KEY_HASH).bottom_k(HASH_BOUND_PAIRS).max()
 
 
 def join_columns(offline: Source, online: Source, keys: list[str], timestamp: str | None) -> list[pl.Expr]:

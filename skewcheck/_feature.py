@@ -51,8 +51,6 @@ from ._settings import (
 from ._stats import distribution_test, histogram
 from ._values import compare_values, diagnose_mismatches
 
-# Values per side behind the histogram of the HTML report (a plot needs no more).
-HISTOGRAM_SAMPLE = 1_000_000
 # Values seen on one side only that a domain gap lists.
 DOMAIN_EXAMPLES = 5
 TESTED_KINDS = ("numeric", "categorical", "temporal")
@@ -158,10 +156,7 @@ class RawSide:
         return Evidence(
             distribution=distribution_test(offline, online, kind=test_kind, test=test),
             domain=domain,
-            # a sample draws the same picture
-            plot=lambda: histogram(
-                _spread(offline, HISTOGRAM_SAMPLE), _spread(online, HISTOGRAM_SAMPLE), kind=test_kind
-            ),
+            plot=lambda: histogram(offline, online, kind=test_kind),
         )
 
 
@@ -358,11 +353,6 @@ def domain_gap(off: pl.Series, on: pl.Series) -> DomainGap | None:
         offline_only_count=off_only.len(),
         online_only_count=on_only.len(),
     )
-
-
-def _spread(series: pl.Series, n: int) -> pl.Series:
-    """At most about `n` values, evenly spread over the series (deterministic)."""
-    return series.gather_every(max(1, series.len() // n))
 
 
 def _what_differs(reasons) -> str:

@@ -24,8 +24,9 @@ from ._feature import (
     unjudged,
     warn_no_values,
 )
-from ._model import FeatureResult, NullRates, Reason, ValueResult
+from ._model import FeatureResult, Histogram, NullRates, Reason, ValueResult
 from ._stats import ranges
+from ._stats.counts import category_histogram
 from ._stats.ranges import Summary
 from ._values import (
     agreement,
@@ -85,7 +86,7 @@ def feature_partial(
         found["values"] = {"compared": frame.height, "mismatched": int(mismatch.sum()), **totals}
         found["examples"] = example_candidates(pairs, frame, mismatch, alignment.on, settings.examples)
         if kind == "numeric":
-            found["scatter"] = scatter_candidates(pairs, frame, mismatch, alignment.on)
+            found["scatter"] = scatter_candidates(alignment, frame, mismatch)
         if settings.diagnose and found["values"]["mismatched"]:
             sample = diagnosis_sample(side.series, on, alignment, mismatch)
             if alignment.timestamp is not None:
@@ -212,4 +213,13 @@ def _evidence(name: str, kind: str, offline: Summary, online: Summary, distribut
         warn_no_values(name)
         return Evidence(domain=domain)
     test = ranges.combine(distribution.spec, offline, online, pieces=distribution.pieces, counts=distribution.counts)
-    return Evidence(distribution=test, domain=domain)
+    return Evidence(distribution=test, domain=domain, plot=lambda: _histogram(kind, offline, online, distribution))
+
+
+def _histogram(kind: str, offline: Summary, online: Summary, distribution: Distribution) -> Histogram:
+    """The report's histogram (`histogram` on the whole samples) from the summaries and pass 2."""
+    if kind == "categorical":
+        return category_histogram(*ranges.value_table(offline.counts, online.counts))
+    edges = distribution.spec.plot_edges
+    counts = [c.tolist() for c in distribution.plot]
+    return Histogram("numeric", list(edges), [], counts[0], counts[1], 0, 0)

@@ -28,21 +28,24 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from ._align import HASH_SEED, OFFLINE_ROW, align, join_columns
 from ._columns import finite_values, kind_of
+from ._diagnose_rows import RowsEvidence, merge_evidence, needs_rows_diagnosis, rows_diagnosis
+from ._diagnose_rows import rows_evidence as diagnose_rows_evidence
 from ._errors import SkewcheckInputError, SkewcheckWarning
 from ._feature import (
     RawSide,
     Settings,
     meet_types,
 )
-from ._feature_partial import ROW, FeaturePartial, feature_partial, merge_feature
+from ._feature_partial import ROW, FeaturePartial, feature_partial, join_names, merge_feature
 from ._io import Source, load
 from ._model import RowCounts, SkewReport, Verdict
 from ._settings import check_compare
@@ -93,6 +96,7 @@ class Distribution:
     spec: Spec
     pieces: tuple[Piece, ...] = ()
     counts: tuple[pl.DataFrame, pl.DataFrame] | None = None
+    plot: tuple[np.ndarray, np.ndarray] | None = None  # numeric: `ranges.plot_counts` of each side, added up
 
 
 def plan(offline: Any, online: Any, **compare_kwargs: Any) -> Plan:
@@ -205,15 +209,44 @@ def distribution_values(
     return found
 
 
-def merge(plan: Plan, partials: Iterable[BucketPartial], distributions: Mapping[str, Distribution]) -> SkewReport:
+def rows_to_diagnose(plan: Plan, partials: Iterable[BucketPartial]) -> int | None:
+    """When few rows joined (and `diagnose`), the online row count `rows_evidence` needs; else None:
+    then an engine makes one more pass over the buckets for `merge`'s `rows_evidence`."""
+    partials = list(partials)
+    if not (plan.keys and plan.settings.diagnose):
+        return None
+    matched, online = (sum(p.rows[k] for p in partials) for k in ("matched", "online"))
+    return online if needs_rows_diagnosis(matched, online) else None
+
+
+def rows_evidence(plan: Plan, offline: pl.DataFrame, online: pl.DataFrame, online_rows: int) -> RowsEvidence:
+    """Why few rows joined, as one pair of buckets tells it (`online_rows` from `rows_to_diagnose`)."""
+    _, _, alignment = _aligned(plan, offline, online)
+    keys, timestamp = list(alignment.keys), alignment.timestamp
+    return diagnose_rows_evidence(alignment.offline_keys, alignment.online_keys, keys, timestamp, online_rows)
+
+
+def merge(
+    plan: Plan,
+    partials: Iterable[BucketPartial],
+    distributions: Mapping[str, Distribution],
+    rows_evidence: Iterable[RowsEvidence] = (),
+) -> SkewReport:
     """The partials of all buckets (any order) and each tested feature's pass 2 -> the `SkewReport`
-    `compare()` gives, with the same warnings (raised again here, as `compare()` raises them)."""
+    `compare()` gives, with the same warnings (raised again here, as `compare()` raises them).
+    When `rows_to_diagnose` says so, `rows_evidence` holds every bucket's."""
     from ._compare import build_report
 
     partials = list(partials)
     rows = None
     if plan.keys:
         rows = RowCounts(**{k: sum(p.rows[k] for p in partials) for k in partials[0].rows})
+        if rows_to_diagnose(plan, partials) is not None:
+            evidence = merge_evidence(rows_evidence)
+            on, names = join_names(plan)
+            keys, timestamp = on[: len(plan.keys)], on[-1] if plan.timestamp else None
+            found = rows_diagnosis(evidence, keys, timestamp, rows.matched, rows.online, names)
+            rows = replace(rows, diagnosis=found)
     merged = summaries(plan, partials)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SkewcheckWarning)
@@ -258,4 +291,8 @@ def compare_in_buckets(offline: Any, online: Any, *, buckets: int = 4, **compare
         name: Distribution(spec, **stats_ranges.pass_two(spec, *([v[name][i] for v in values] for i in (0, 1))))
         for name, spec in specs.items()
     }
-    return merge(chosen, partials, distributions)
+    evidence = []
+    online_rows = rows_to_diagnose(chosen, partials)
+    if online_rows is not None:
+        evidence = [rows_evidence(chosen, off, on, online_rows) for off, on in pairs]
+    return merge(chosen, partials, distributions, evidence)

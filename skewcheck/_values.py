@@ -42,9 +42,7 @@ def compare_values(
             alignment.on,
             alignment.user_names(),
         ),
-        sample=scatter(scatter_candidates(pairs, frame, mismatch, alignment.on), alignment.on)
-        if kind == "numeric"
-        else (),
+        sample=scatter(scatter_candidates(alignment, frame, mismatch), alignment.on) if kind == "numeric" else (),
     ), mismatch
 
 
@@ -107,13 +105,22 @@ def examples(candidates: pl.DataFrame, on, names: dict[str, str], n: int | None 
     )
 
 
-def scatter_candidates(pairs: pl.DataFrame, frame: pl.DataFrame, mismatch: pl.Series, on) -> pl.DataFrame:
+def scatter_candidates(alignment: Alignment, frame: pl.DataFrame, mismatch: pl.Series) -> pl.DataFrame:
     """The pairs the scatter sample may take: the mismatching and the agreeing pairs of smallest key hash."""
-    order = [KEY_HASH, *on]
-    both = pl.concat([pairs.select(order), frame], how="horizontal").with_columns(mismatch=mismatch).lazy()
-    wrong = both.filter(pl.col("mismatch")).bottom_k(SAMPLE_PAIRS // 4, by=order)
-    right = both.filter(~pl.col("mismatch")).bottom_k(SAMPLE_PAIRS, by=order)
-    return pl.concat([wrong, right]).collect()
+    order = [KEY_HASH, *alignment.on]
+    both = pl.concat([alignment.pairs.select(order), frame], how="horizontal").with_columns(mismatch=mismatch)
+    wrong = _smallest(both, pl.col("mismatch"), SAMPLE_PAIRS // 4, order, alignment.hash_bound)
+    return pl.concat([wrong, _smallest(both, ~pl.col("mismatch"), SAMPLE_PAIRS, order, alignment.hash_bound)])
+
+
+def _smallest(frame: pl.DataFrame, where: pl.Expr, n: int, order: list[str], bound: int | None) -> pl.DataFrame:
+    """The `n` rows of `frame` where `where` holds that come first in `order` (key hash first): looked for
+    among the few rows at or below the hash `bound` first, which holds them when it has `n`."""
+    if bound is not None:
+        found = frame.filter(where & (pl.col(KEY_HASH) <= bound)).bottom_k(n, by=order)
+        if found.height == n:
+            return found
+    return frame.lazy().filter(where).bottom_k(n, by=order).collect()
 
 
 def scatter(candidates: pl.DataFrame, on) -> tuple[tuple[float, float], ...]:

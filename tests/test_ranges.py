@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from skewcheck._errors import SkewcheckWarning
 from skewcheck._stats import TESTS, distribution_test
-from skewcheck._stats.ranges import exact_test, ks_p_value, merge_summaries, spec, summarize
+from skewcheck._stats.ranges import exact_test, merge_summaries, spec, summarize
+from skewcheck._stats.samples import ks_p_value
 
 quiet = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

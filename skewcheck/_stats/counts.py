@@ -224,22 +224,33 @@ def histogram(offline: pl.Series, online: pl.Series, *, kind: str, bins: int = 3
         reference, current = floats(offline), floats(online)
         combined = np.concatenate([reference, current])
         combined = combined[np.isfinite(combined)]
-        try:
-            edges = np.histogram_bin_edges(combined, bins=bins)
-        except ValueError:  # a range too narrow for `bins` distinct float edges: one bin
-            edges = np.array([np.nextafter(combined.min(), -np.inf), np.nextafter(combined.max(), np.inf)])
-        if combined.size:  # linspace over a range near the largest float can fall short of the maximum
-            edges[-1] = max(edges[-1], combined.max())
+        edges = plot_edges(combined.min(), combined.max(), bins) if combined.size else np.linspace(0, 1, bins + 1)
         return Histogram(
             kind=kind,
             edges=edges.tolist(),
             categories=[],
-            offline=_bin_counts(reference, edges).tolist(),
-            online=_bin_counts(current, edges).tolist(),
+            offline=count_in_bins(reference, edges).tolist(),
+            online=count_in_bins(current, edges).tolist(),
             offline_other=0,
             online_other=0,
         )
-    values, offline_counts, online_counts = _value_counts(offline, online)
+    return category_histogram(*_value_counts(offline, online), bins)
+
+
+def plot_edges(low: float, high: float, bins: int = 30) -> np.ndarray:
+    """The edges of `histogram` for values from `low` to `high` (``np.histogram_bin_edges``)."""
+    try:
+        edges = np.histogram_bin_edges(np.array([low, high], dtype=np.float64), bins=bins)
+    except ValueError:  # a range too narrow for `bins` distinct float edges: one bin
+        edges = np.array([np.nextafter(low, -np.inf), np.nextafter(high, np.inf)])
+    edges[-1] = max(edges[-1], high)  # linspace over a range near the largest float can fall short of it
+    return edges
+
+
+def category_histogram(
+    values: pl.Series, offline_counts: np.ndarray, online_counts: np.ndarray, bins: int = 30
+) -> Histogram:
+    """The categorical `histogram` from the value counts of both samples."""
     top = (
         pl.DataFrame(
             {
@@ -253,13 +264,13 @@ def histogram(offline: pl.Series, online: pl.Series, *, kind: str, bins: int = 3
         .head(bins)
     )
     return Histogram(
-        kind=kind,
+        kind="categorical",
         edges=[],
         categories=top["category"].to_list(),
         offline=top["offline"].to_list(),
         online=top["online"].to_list(),
-        offline_other=offline.len() - int(top["offline"].sum()),
-        online_other=online.len() - int(top["online"].sum()),
+        offline_other=int(offline_counts.sum()) - int(top["offline"].sum()),
+        online_other=int(online_counts.sum()) - int(top["online"].sum()),
     )
 
 
@@ -269,12 +280,12 @@ def _binned_counts(offline: pl.Series, online: pl.Series, *, kind: str) -> tuple
     if kind == "numeric" and count_unique(offline, limit=_BINNED_ABOVE + 1) > _BINNED_ABOVE:
         reference, current = floats(offline), floats(online)
         edges = np.histogram_bin_edges(np.concatenate([reference, current]), bins="sturges")
-        return _bin_counts(reference, edges), _bin_counts(current, edges)
+        return count_in_bins(reference, edges), count_in_bins(current, edges)
     _, offline_counts, online_counts = _value_counts(offline, online)
     return offline_counts, online_counts
 
 
-def _bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+def count_in_bins(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Counts of `values` in the equal-width bins `edges` (as ``np.histogram(values, edges)``).
 
     Passing the number of bins and the range makes NumPy compute each bin index arithmetically

@@ -38,16 +38,14 @@ from .._model import TestResult
 from .._settings import NUMERIC_ONLY_TESTS, TESTS
 from . import default_test
 from .common import DEFAULT_THRESHOLDS, check_kind, floats
-from .counts import _BINNED_ABOVE, chi_squared_counts, frequency_distance
-from .samples import MIN_NORM
+from .counts import _BINNED_ABOVE, chi_squared_counts, count_in_bins, frequency_distance, plot_edges
+from .samples import MIN_NORM, ks_p_value
 
 # Distinct values a numeric summary counts before it stops: Evidently's binning asks whether the
 # offline sample has more than 20 (the test choice, whether both have more than 5).
 FEW_VALUES = _BINNED_ABOVE + 1
 # Order statistics of a partition kept in its summary, to place balanced range boundaries.
 QUANTILE_SAMPLE = 256
-# SciPy's ks_2samp: exact p-values when both samples have at most this many values.
-_KS_EXACT_N = 10_000
 
 
 @dataclass(frozen=True)
@@ -95,6 +93,7 @@ class Spec:
     boundaries: tuple[float, ...] = ()  # range r holds boundaries[r - 1] <= x < boundaries[r]
     edges: tuple[float, ...] | None = None
     needs_counts: bool = False
+    plot_edges: tuple[float, ...] | None = None  # numeric: the bins of the report's histogram
 
     @property
     def needs_ranges(self) -> bool:
@@ -174,7 +173,7 @@ def merge_summaries(summaries: Iterable[Summary]) -> Summary:
     if kind == "categorical":
         return Summary(kind, count, counts=counts, first=first)
     mean = sum(s.mean * s.count for s in parts) / count
-    squares = sum(s.squares + s.count * (s.mean - mean) ** 2 for s in parts)
+    squares = sum(s.squares + s.count * (s.mean - mean) * (s.mean - mean) for s in parts)
     points = sorted(p for s in parts for p in s.quantiles)
     return Summary(
         kind,
@@ -218,6 +217,9 @@ def spec(kind: str, offline: Summary, online: Summary, *, test: str | None = Non
     base = Spec(kind, test, DEFAULT_THRESHOLDS[test], offline.count, online.count)
     if not (offline.count and online.count):
         return base
+    if kind == "numeric":
+        low, high = min(offline.minimum, online.minimum), max(offline.maximum, online.maximum)
+        base = Spec(**{**base.__dict__, "plot_edges": tuple(plot_edges(low, high).tolist())})
     if test in NUMERIC_ONLY_TESTS:
         return Spec(**{**base.__dict__, "boundaries": _boundaries(offline, online, ranges)})
     if kind == "categorical":
@@ -264,11 +266,7 @@ def bin_counts(spec: Spec, values: pl.Series) -> pl.DataFrame:
     Sturges bin index or per value. They add up over partitions (``merge_counts``)."""
     if spec.edges is None:
         return _count_values(values).rename({"value": "bin"})
-    edges = np.asarray(spec.edges)
-    try:
-        counts = np.histogram(floats(values), bins=edges.size - 1, range=(edges[0], edges[-1]))[0]
-    except ValueError:  # a range wider than the largest float: count against the edges themselves
-        counts = np.histogram(floats(values), edges)[0]
+    counts = count_in_bins(floats(values), np.asarray(spec.edges))
     return pl.DataFrame({"bin": np.arange(counts.size, dtype=np.int64), "count": counts.astype(np.int64)})
 
 
@@ -369,24 +367,6 @@ def _ks(spec: Spec, pieces: Sequence[Piece]) -> tuple[float, float]:
     return ks_p_value(max(high, low), n, m)
 
 
-def ks_p_value(d: float, n: int, m: int) -> tuple[float, float]:
-    """(statistic, p-value) as ``scipy.stats.ks_2samp`` reports them for a largest CDF distance `d`
-    between samples of sizes `n` and `m`: exact when both are at most 10,000 (the statistic is then
-    rounded to the lattice of the exact computation, as SciPy does), else Smirnov's asymptotic."""
-    from scipy.stats import kstwo
-    from scipy.stats._stats_py import _attempt_exact_2kssamp
-
-    if max(n, m) <= _KS_EXACT_N:
-        success, exact_d, p_value = _attempt_exact_2kssamp(n, m, math.gcd(n, m), d, "two-sided")
-        if success:
-            return float(exact_d), float(np.clip(p_value, 0, 1))
-        d = exact_d
-        warnings.warn("ks_2samp: Exact calculation unsuccessful. Switching to method=asymp.", RuntimeWarning, 2)
-    big, small = sorted([float(n), float(m)], reverse=True)
-    p_value = kstwo.sf(d, np.round(big * small / (big + small)))
-    return float(d), float(np.clip(p_value, 0, 1))
-
-
 def _wasserstein(spec: Spec, pieces: Sequence[Piece]) -> float:
     """The area between the two CDFs, range by range, with the gaps between ranges."""
     found = sorted((p for p in pieces if p.lowest is not None), key=lambda p: p.index)
@@ -403,9 +383,12 @@ def _bins(
         size = len(spec.edges) - 1
         return tuple(_dense(table, size) for table in counts)
     if spec.kind == "numeric":
-        left, right = (table.rename({"bin": "value"}) for table in counts)
-    else:
-        left, right = offline.counts, online.counts
+        return value_table(*(table.rename({"bin": "value"}) for table in counts))[1:]
+    return value_table(offline.counts, online.counts)[1:]
+
+
+def value_table(left: pl.DataFrame, right: pl.DataFrame) -> tuple[pl.Series, np.ndarray, np.ndarray]:
+    """The distinct values of two value-count tables (sorted, in one type) and each side's counts."""
     if left.schema["value"] != right.schema["value"]:
         common = pl.Float64 if left.schema["value"].is_numeric() and right.schema["value"].is_numeric() else pl.String
         left, right = (t.with_columns(pl.col("value").cast(common)) for t in (left, right))
@@ -415,7 +398,7 @@ def _bins(
         .fill_null(0)
         .sort("value")
     )
-    return table["offline"].to_numpy().astype(np.int64), table["online"].to_numpy().astype(np.int64)
+    return table["value"], table["offline"].to_numpy().astype(np.int64), table["online"].to_numpy().astype(np.int64)
 
 
 def _dense(table: pl.DataFrame, size: int) -> np.ndarray:
@@ -431,12 +414,21 @@ def exact_test(
     of this module, which the engines follow with their own ways of moving the values."""
     summaries = [merge_summaries(summarize(part, kind=kind) for part in side) for side in (offline, online)]
     chosen = spec(kind, *summaries, test=test, ranges=ranges)
-    return combine(chosen, *summaries, **pass_two(chosen, offline, online))
+    found = pass_two(chosen, offline, online)
+    return combine(chosen, *summaries, pieces=found["pieces"], counts=found["counts"])
+
+
+def plot_counts(spec: Spec, values: pl.Series) -> np.ndarray:
+    """Counts of one partition over the histogram bins of a numeric feature (they add up)."""
+    return count_in_bins(floats(values), np.asarray(spec.plot_edges))
 
 
 def pass_two(chosen: Spec, offline: Sequence[pl.Series], online: Sequence[pl.Series]) -> dict:
-    """Pass 2 over in-memory partitions: the ``pieces`` and ``counts`` arguments of `combine`."""
-    pieces, counts = (), None
+    """Pass 2 over in-memory partitions: the ``pieces`` and ``counts`` of `combine`, and the ``plot``
+    counts (offline, online) of a numeric feature's histogram."""
+    pieces, counts, plot = (), None, None
+    if chosen.plot_edges is not None:
+        plot = tuple(sum(plot_counts(chosen, part) for part in side) for side in (offline, online))
     if chosen.needs_ranges:
         per_range = [
             [pl.concat([part.filter(chosen.range_of(part) == r) for part in side]) for side in (offline, online)]
@@ -446,4 +438,4 @@ def pass_two(chosen: Spec, offline: Sequence[pl.Series], online: Sequence[pl.Ser
         pieces = [piece(chosen, r, off, on, before[r]) for r, (off, on) in enumerate(per_range)]
     if chosen.needs_counts:
         counts = tuple(merge_counts(bin_counts(chosen, part) for part in side) for side in (offline, online))
-    return {"pieces": pieces, "counts": counts}
+    return {"pieces": pieces, "counts": counts, "plot": plot}

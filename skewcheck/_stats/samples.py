@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import polars as pl
@@ -12,6 +13,9 @@ from .common import DEFAULT_THRESHOLDS, floats, sorted_floats, warn_if_empty
 
 # Evidently's floor for the reference std that normalises the Wasserstein distance.
 MIN_NORM = 0.001
+
+# SciPy's ks_2samp: exact p-values when both samples have at most this many values.
+_KS_EXACT_N = 10_000
 
 # Pieces of one period of the two quantile grids handled at once by the Wasserstein distance.
 _WASSERSTEIN_BLOCK = 1 << 18
@@ -38,6 +42,24 @@ def ks_2samp(offline: pl.Series, online: pl.Series) -> tuple[float, float]:
 
     result = scipy_ks_2samp(floats(offline), floats(online))
     return float(result.statistic), float(result.pvalue)
+
+
+def ks_p_value(d: float, n: int, m: int) -> tuple[float, float]:
+    """(statistic, p-value) as ``scipy.stats.ks_2samp`` reports them for a largest CDF distance `d`
+    between samples of sizes `n` and `m`: exact when both are at most 10,000 (the statistic is then
+    rounded to the lattice of the exact computation, as SciPy does), else Smirnov's asymptotic."""
+    from scipy.stats import kstwo
+    from scipy.stats._stats_py import _attempt_exact_2kssamp
+
+    if max(n, m) <= _KS_EXACT_N:
+        success, exact_d, p_value = _attempt_exact_2kssamp(n, m, math.gcd(n, m), d, "two-sided")
+        if success:
+            return float(exact_d), float(np.clip(p_value, 0, 1))
+        d = exact_d
+        warnings.warn("ks_2samp: Exact calculation unsuccessful. Switching to method=asymp.", RuntimeWarning, 2)
+    big, small = sorted([float(n), float(m)], reverse=True)
+    p_value = kstwo.sf(d, np.round(big * small / (big + small)))
+    return float(d), float(np.clip(p_value, 0, 1))
 
 
 def wasserstein_distance(offline: pl.Series, online: pl.Series) -> float:
