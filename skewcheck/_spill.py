@@ -42,8 +42,9 @@ SINK_FACTOR = 1.5
 MIN_SLICE_ROWS = 100_000
 # Fine hash slots counted before bucketing: the buckets are slots modulo B, so B is at most SLOTS.
 SLOTS = 4096
-# Pass 2 holds a range's values of both sides, sorted: about 4 copies of 8 bytes per value.
-RANGE_BYTES_PER_VALUE = 32
+# Pass 2 holds a range's values of both sides while `ranges.piece` sorts them, takes their union and
+# the CDF steps: measured up to about 140 bytes per value of resident memory (4M values).
+RANGE_BYTES_PER_VALUE = 144
 # The spill is about the size of the input's parquet columns (zstd, as the inputs usually are); margin.
 DISK_MARGIN = 1.25
 
@@ -156,11 +157,36 @@ def compare_out_of_core(
         advance = start("comparing buckets", count)
         partials = []
         for bucket in range(count):
-            partials.append(_partial.compare_bucket(plan, read("offline", bucket), read("online", bucket)))
+            partials = _folded(
+                plan, partials, _partial.compare_bucket(plan, read("offline", bucket), read("online", bucket))
+            )
             advance()
         values = sum(source.rows for _, source, _ in sides.values())
         distributions = _distributions(plan, partials, read, count, join, values, budget, start)
     return _partial.merge(plan, partials, distributions)
+
+
+def _folded(plan: Any, partials: list, new: Any) -> list:
+    """`partials` and `new`, with every feature's diagnosis sample folded into `new`'s: each bucket keeps
+    up to FIT_SAMPLE mismatching pairs per feature, and `merge` takes the FIT_SAMPLE of smallest key hash
+    of them all (`first_of_groups`), which folding bucket by bucket gives too, holding one sample only."""
+    from dataclasses import replace
+
+    from ._feature_partial import join_names
+    from ._values import first_of_groups
+
+    if not partials:
+        return [new]
+    on, _ = join_names(plan)
+    last, features = partials[-1], dict(new.features)
+    for name, part in new.features.items():
+        held = [p.sample for p in (last.features.get(name), part) if p is not None and p.sample is not None]
+        if len(held) == 2:
+            features[name] = replace(part, sample=first_of_groups(pl.concat(held), on))
+        elif held:
+            features[name] = replace(part, sample=held[0])
+    emptied = {name: replace(part, sample=None) for name, part in last.features.items()}
+    return [*partials[:-1], replace(last, features=emptied), replace(new, features=features)]
 
 
 def _slot_rows(plan: Any, side: str, source: Source) -> np.ndarray:
@@ -267,45 +293,48 @@ def _distributions(
     """Pass 2 of every tested feature (`_partial.Distribution`): one feature column at a time read from
     the buckets, and for KS and Wasserstein one range of its values at a time, ranges sized to the budget."""
     from . import _partial
-    from ._stats import ranges
 
     per_range = max(1, bucket_allowance(budget) // RANGE_BYTES_PER_VALUE)
     specs = _partial.distribution_specs(plan, partials, ranges=max(1, math.ceil(values / per_range)))
     results = {}
     advance = start("testing distributions", len(specs))
     for name, spec in specs.items():
-        pieces, counts = [], None
-        if spec.needs_counts:
-            tables = ([], [])
-            for bucket in range(count):
-                for side, values_of_side in zip(tables, _values(plan, read, bucket, join, name)):
-                    side.append(ranges.bin_counts(spec, values_of_side))
-            counts = tuple(ranges.merge_counts(side) for side in tables)
-        if spec.needs_ranges:
-            pieces = _pieces(plan, spec, read, count, join, name)
-        results[name] = _partial.Distribution(spec, pieces=tuple(pieces), counts=counts)
+        results[name] = _pass_two(plan, spec, read, count, join, name)
         advance()
     return results
 
 
-def _pieces(plan: Any, spec: Any, read, count: int, join: list[str], name: str) -> list:
-    """The pieces of every range of one feature: a pass over the buckets per range (the first one also
-    counts every range's values, for `counts_before`)."""
+def _pass_two(plan: Any, spec: Any, read, count: int, join: list[str], name: str) -> Any:
+    """One feature's `Distribution`: a pass over the buckets per range of its values (one pass without
+    ranges); the first pass also counts the values of every range (for `counts_before`), of every bin
+    of a count test and of the report's histogram."""
+    from . import _partial
     from ._stats import ranges
 
     sizes = np.zeros((spec.ranges, 2), dtype=np.int64)
+    bins: tuple[list, list] = ([], [])
+    plot = None
     pieces = []
-    for r in range(spec.ranges):
+    for r in range(spec.ranges if spec.needs_ranges else 1):
         parts: tuple[list, list] = ([], [])
         for bucket in range(count):
-            for side, (held, values) in enumerate(zip(parts, _values(plan, read, bucket, join, name))):
-                where = spec.range_of(values)
-                if r == 0:
-                    sizes[:, side] += np.bincount(where.to_numpy(), minlength=spec.ranges)
-                held.append(values.filter(where == r))
-        before = ranges.counts_before([tuple(map(int, row)) for row in sizes])
-        pieces.append(ranges.piece(spec, r, pl.concat(parts[0]), pl.concat(parts[1]), before[r]))
-    return pieces
+            for side, values in enumerate(_values(plan, read, bucket, join, name)):
+                if r == 0 and spec.needs_counts:
+                    bins[side].append(ranges.bin_counts(spec, values))
+                if r == 0 and spec.plot_edges is not None:
+                    counted = ranges.plot_counts(spec, values)
+                    plot = [np.zeros_like(counted), np.zeros_like(counted)] if plot is None else plot
+                    plot[side] = plot[side] + counted
+                if spec.needs_ranges:
+                    where = spec.range_of(values)
+                    if r == 0:
+                        sizes[:, side] += np.bincount(where.to_numpy(), minlength=spec.ranges)
+                    parts[side].append(values.filter(where == r))
+        if spec.needs_ranges:
+            before = ranges.counts_before([tuple(map(int, row)) for row in sizes])
+            pieces.append(ranges.piece(spec, r, pl.concat(parts[0]), pl.concat(parts[1]), before[r]))
+    counts = tuple(ranges.merge_counts(side) for side in bins) if spec.needs_counts else None
+    return _partial.Distribution(spec, pieces=tuple(pieces), counts=counts, plot=tuple(plot) if plot else None)
 
 
 def _values(plan: Any, read, bucket: int, join: list[str], name: str) -> tuple[pl.Series, pl.Series]:

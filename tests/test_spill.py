@@ -259,7 +259,7 @@ def test_a_small_memory_limit_gives_the_in_memory_report_whatever_the_bucket_cou
     offline, online = _inputs()
     expected = _json(skewcheck.compare(offline, online, **options))
     counts = []
-    for limit in ("400KB", "150KB"):
+    for limit in ("2MB", "700KB"):
         spy.buckets.clear()
         report = skewcheck.compare(offline, online, **options, memory_limit=limit, spill_dir=tmp_path)
         counts.append(len(spy.buckets))
@@ -275,7 +275,7 @@ def test_pass_two_reads_the_values_range_by_range(spy, tmp_path):
     offline, online = _inputs(6000, seed=3)
     grade = pl.col("id") % 3 + pl.col("visits").fill_null(0) % 2  # four numeric values: a count test
     offline, online = offline.with_columns(grade=grade), online.with_columns(grade=grade)
-    report = skewcheck.compare(offline, online, keys="id", timestamp="ts", memory_limit="400KB", spill_dir=tmp_path)
+    report = skewcheck.compare(offline, online, keys="id", timestamp="ts", memory_limit="3MB", spill_dir=tmp_path)
     assert spy.specs["spend"].needs_ranges and spy.specs["spend"].ranges >= 3
     assert spy.specs["grade"].needs_counts
     _same(_json(report), _json(skewcheck.compare(offline, online, keys="id", timestamp="ts")))
@@ -287,7 +287,7 @@ def test_the_cli_report_is_the_same_with_a_memory_limit(tmp_path, capsys):
     online.write_parquet(tmp_path / "on.parquet")
     args = ["compare", str(tmp_path / "off.parquet"), str(tmp_path / "on.parquet"), "--key", "id", "--quiet"]
     assert main([*args, "--json", str(tmp_path / "memory.json")]) == 1
-    assert main([*args, "--json", str(tmp_path / "spill.json"), "--memory-limit", "200KB"]) == 1
+    assert main([*args, "--json", str(tmp_path / "spill.json"), "--memory-limit", "700KB"]) == 1
     memory, spill = (json.loads((tmp_path / name).read_text()) for name in ("memory.json", "spill.json"))
     for data in (memory, spill):
         data.pop("timings", None)
@@ -370,3 +370,24 @@ def test_ctrl_c_removes_the_spill(tmp_path):
     _, err = run.communicate(timeout=60)
     assert run.returncode == 130 and err.strip().endswith("skewcheck: interrupted")
     assert spill.is_dir() and list(spill.iterdir()) == []
+
+
+def test_the_diagnosis_samples_fold_bucket_by_bucket(tmp_path, monkeypatch):
+    """Each bucket keeps up to FIT_SAMPLE mismatching pairs per feature; held for every bucket they
+    would grow with the bucket count (33 MB a bucket of 400,000 rows): they are folded as they come."""
+    from skewcheck import _diagnose, _values
+
+    monkeypatch.setattr(_values, "FIT_SAMPLE", 20)
+    monkeypatch.setattr(_diagnose, "FIT_SAMPLE", 20)
+    merged = []
+    merge = _partial.merge
+    monkeypatch.setattr(
+        _partial, "merge", lambda plan, partials, *a, **k: merge(plan, merged.extend(partials) or merged, *a, **k)
+    )
+    offline, online = _inputs()
+    report = skewcheck.compare(offline, online, keys="id", timestamp="ts", memory_limit="700KB", spill_dir=tmp_path)
+    assert len(merged) > 2
+    for name in ("spend", "visits"):
+        held = [p.features[name].sample for p in merged if p.features[name].sample is not None]
+        assert sum(frame.height for frame in held) <= 2 * 20  # two groups: a null on one side, two values
+    _same(_json(report), _json(skewcheck.compare(offline, online, keys="id", timestamp="ts")))
