@@ -19,9 +19,12 @@ The engines that do not hold the data in memory (out of core, Dask) follow `comp
    online) values as the test sees them; then, as `_stats.ranges.pass_two` does in memory: for
    ``spec.needs_ranges`` split by ``spec.range_of``, gather each range over all buckets, count,
    ``counts_before``, ``piece``; for ``spec.needs_counts`` ``bin_counts`` per bucket and
-   ``merge_counts``. Wrap each as ``Distribution(spec, pieces=..., counts=...)``.
-5. ``merge(p, partials, distributions) -> SkewReport`` (partials in any order), which raises the
-   warnings `compare()` raises.
+   ``merge_counts``; for ``spec.plot_edges`` (the report's histogram) ``plot_counts`` per bucket,
+   added. Wrap each as ``Distribution(spec, pieces=..., counts=..., plot=(offline, online))``.
+5. Only when few rows joined: ``n = rows_to_diagnose(p, partials)`` is not None, and one more
+   pass gives ``rows_evidence(p, offline, online, n)`` per bucket (why few rows joined).
+6. ``merge(p, partials, distributions, rows_evidence) -> SkewReport`` (any order), which raises
+   the warnings `compare()` raises.
 """
 
 from __future__ import annotations

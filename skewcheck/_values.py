@@ -117,10 +117,18 @@ def _smallest(frame: pl.DataFrame, where: pl.Expr, n: int, order: list[str], bou
     """The `n` rows of `frame` where `where` holds that come first in `order` (key hash first): looked for
     among the few rows at or below the hash `bound` first, which holds them when it has `n`."""
     if bound is not None:
-        found = frame.filter(where & (pl.col(KEY_HASH) <= bound)).bottom_k(n, by=order)
+        found = first_rows(frame.filter(where & (pl.col(KEY_HASH) <= bound)), n, order)
         if found.height == n:
             return found
-    return frame.lazy().filter(where).bottom_k(n, by=order).collect()
+    return first_rows(frame.filter(where), n, order)
+
+
+def first_rows(frame: pl.DataFrame, n: int, order: list[str]) -> pl.DataFrame:
+    """The first `n` rows of `frame` in `order` (KEY_HASH first), sorted: only the rows at or below
+    the n-th smallest hash are sorted (a top-k over several columns is many times slower)."""
+    if frame.height > n:
+        frame = frame.filter(pl.col(KEY_HASH) <= frame.get_column(KEY_HASH).bottom_k(n).max())
+    return frame.sort(order).head(n)
 
 
 def scatter(candidates: pl.DataFrame, on) -> tuple[tuple[float, float], ...]:
@@ -130,8 +138,8 @@ def scatter(candidates: pl.DataFrame, on) -> tuple[tuple[float, float], ...]:
     null fill can be drawn at its fill value; NaN values themselves are left out.
     """
     order = [KEY_HASH, *on]
-    wrong = candidates.filter(pl.col("mismatch")).bottom_k(SAMPLE_PAIRS // 4, by=order).sort(order)
-    right = candidates.filter(~pl.col("mismatch")).bottom_k(SAMPLE_PAIRS - wrong.height, by=order).sort(order)
+    wrong = first_rows(candidates.filter(pl.col("mismatch")), SAMPLE_PAIRS // 4, order)
+    right = first_rows(candidates.filter(~pl.col("mismatch")), SAMPLE_PAIRS - wrong.height, order)
     rows = pl.concat([wrong, right]).select(pl.col("offline", "online").cast(pl.Float64))
     offline, online = pl.col("offline"), pl.col("online")
     rows = rows.filter(online.is_not_null() & ~online.is_nan(), ~offline.is_nan().fill_null(False))
@@ -170,11 +178,8 @@ def diagnosis_sample(off: pl.Series, on: pl.Series, alignment: Alignment, mismat
 def first_of_groups(frame: pl.DataFrame, on) -> pl.DataFrame:
     """Of each group of mismatching pairs, the `FIT_SAMPLE` of smallest key hash (frames from
     many buckets merge by this too)."""
-    order = [KEY_HASH, *on]
     one_null = pl.col("offline").is_null() | pl.col("online").is_null()
-    lazy = frame.lazy()
-    groups = [lazy.filter(group).bottom_k(FIT_SAMPLE, by=order).sort(order) for group in (one_null, ~one_null)]
-    return pl.concat(groups).collect()
+    return pl.concat([first_rows(frame.filter(group), FIT_SAMPLE, [KEY_HASH, *on]) for group in (one_null, ~one_null)])
 
 
 def with_lags(sample: pl.DataFrame, history, keys: list[str], timestamp: str) -> pl.DataFrame:
