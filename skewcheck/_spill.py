@@ -163,7 +163,15 @@ def compare_out_of_core(
             advance()
         values = sum(source.rows for _, source, _ in sides.values())
         distributions = _distributions(plan, partials, read, count, join, values, budget, start)
-    return _partial.merge(plan, partials, distributions)
+        evidence = []
+        online_rows = _partial.rows_to_diagnose(plan, partials)
+        if online_rows is not None:  # few rows joined: one more pass, over the join columns, says why
+            advance = start("looking for why few rows joined", count)
+            for bucket in range(count):
+                pair = read("offline", bucket, join), read("online", bucket, join)
+                evidence.append(_partial.rows_evidence(plan, *pair, online_rows))
+                advance()
+    return _partial.merge(plan, partials, distributions, evidence)
 
 
 def _folded(plan: Any, partials: list, new: Any) -> list:

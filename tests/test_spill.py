@@ -271,6 +271,14 @@ def test_a_small_memory_limit_gives_the_in_memory_report_whatever_the_bucket_cou
     assert spy.buckets == []
 
 
+def test_why_few_rows_joined_is_told_as_in_memory(spy, tmp_path):
+    offline, online = _inputs()
+    online = online.with_columns(pl.col("ts") + pl.duration(hours=5))  # the log's clock is 5 hours off
+    report = skewcheck.compare(offline, online, keys="id", timestamp="ts", memory_limit="700KB", spill_dir=tmp_path)
+    assert len(spy.buckets) > 1 and report.rows.diagnosis is not None
+    _same(_json(report), _json(skewcheck.compare(offline, online, keys="id", timestamp="ts")))
+
+
 def test_pass_two_reads_the_values_range_by_range(spy, tmp_path):
     offline, online = _inputs(6000, seed=3)
     grade = pl.col("id") % 3 + pl.col("visits").fill_null(0) % 2  # four numeric values: a count test
