@@ -193,11 +193,16 @@ def in_memory_need(offline_bytes: int, online_bytes: int) -> int:
     return IN_MEMORY_BASE + int(IN_MEMORY_FACTOR * (offline_bytes + online_bytes))
 
 
-def bucket_allowance(budget: int) -> int:
-    """Bytes of columns (both sides) one bucket pair may hold within `budget` (and `BUCKET_TARGET`)."""
+def working_room(budget: int) -> int:
+    """Bytes one step of the out-of-core path may use within `budget` (and `BUCKET_TARGET`), beyond the
+    process's own IN_MEMORY_BASE (half the budget when that is smaller than twice the base)."""
     room = min(budget, BUCKET_TARGET)
-    room = room - IN_MEMORY_BASE if room > 2 * IN_MEMORY_BASE else room // 2
-    return max(1, int(room / BUCKET_FACTOR))
+    return max(1, room - IN_MEMORY_BASE if room > 2 * IN_MEMORY_BASE else room // 2)
+
+
+def bucket_allowance(budget: int) -> int:
+    """Bytes of columns (both sides) one bucket pair may hold within `budget`."""
+    return max(1, int(working_room(budget) / BUCKET_FACTOR))
 
 
 def size_text(size: float) -> str:

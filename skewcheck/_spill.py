@@ -29,7 +29,15 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ._budget import BUCKET_FACTOR, bucket_allowance, budget_for, column_bytes, in_memory_need, size_text
+from ._budget import (
+    BUCKET_FACTOR,
+    bucket_allowance,
+    budget_for,
+    column_bytes,
+    in_memory_need,
+    size_text,
+    working_room,
+)
 from ._errors import SkewcheckInputError
 from ._io import Source
 from ._model import SkewReport
@@ -302,7 +310,7 @@ def _distributions(
     the buckets, and for KS and Wasserstein one range of its values at a time, ranges sized to the budget."""
     from . import _partial
 
-    per_range = max(1, bucket_allowance(budget) // RANGE_BYTES_PER_VALUE)
+    per_range = max(1, working_room(budget) // RANGE_BYTES_PER_VALUE)
     specs = _partial.distribution_specs(plan, partials, ranges=max(1, math.ceil(values / per_range)))
     results = {}
     advance = start("testing distributions", len(specs))

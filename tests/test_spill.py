@@ -283,7 +283,7 @@ def test_pass_two_reads_the_values_range_by_range(spy, tmp_path):
     offline, online = _inputs(6000, seed=3)
     grade = pl.col("id") % 3 + pl.col("visits").fill_null(0) % 2  # four numeric values: a count test
     offline, online = offline.with_columns(grade=grade), online.with_columns(grade=grade)
-    report = skewcheck.compare(offline, online, keys="id", timestamp="ts", memory_limit="3MB", spill_dir=tmp_path)
+    report = skewcheck.compare(offline, online, keys="id", timestamp="ts", memory_limit="1MB", spill_dir=tmp_path)
     assert spy.specs["spend"].needs_ranges and spy.specs["spend"].ranges >= 3
     assert spy.specs["grade"].needs_counts
     _same(_json(report), _json(skewcheck.compare(offline, online, keys="id", timestamp="ts")))
