@@ -8,6 +8,7 @@ side that is a profile goes to `compare_profile`, which judges its features the 
 from __future__ import annotations
 
 import inspect
+import os
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -60,6 +61,8 @@ def compare(
     where_online: str | pl.Expr | None = None,
     engine: str = "local",
     client: Any = None,
+    memory_limit: int | str | None = None,
+    spill_dir: str | os.PathLike | None = None,
 ) -> SkewReport:
     """Compare offline (training) feature values with online (served) ones.
 
@@ -126,6 +129,15 @@ def compare(
     client : distributed.Client, optional
         With ``engine="dask"``: the cluster's client; default: the current one
         (``distributed.default_client()``).
+    memory_limit : int or str, optional
+        The memory the comparison may use, in bytes or as text such as ``"2GB"`` or ``"512MiB"``
+        (KB, MB, GB: powers of 1000; KiB, MiB, GiB: of 1024). Default: half the memory available
+        (MemAvailable, within the cgroup's and the address-space limit). With keys, when the
+        estimate of the in-memory comparison exceeds it, both inputs are split by a hash of their
+        keys into buckets on disk and compared bucket by bucket: the same report, within the budget.
+    spill_dir : path, optional
+        Where the buckets go (a fresh folder inside it, removed afterwards). Default: the system's
+        temporary directory (``TMPDIR``).
 
     Returns
     -------
@@ -161,6 +173,8 @@ def compare(
         "diagnose": diagnose,
         "fail_on": fail_on,
         "progress": progress,
+        "memory_limit": memory_limit,
+        "spill_dir": spill_dir,
     }
     checked = check_compare(**arguments, engine=engine, client=client)
     if engine == "dask":
@@ -198,6 +212,24 @@ def compare(
     settings = Settings(abs_tol, rel_tol, max_mismatch_rate, null_rate_tolerance, examples, tests, diagnose)
     off, on = load_sides(offline, online, wheres)
     names = _feature_names(off, on, key_list, timestamp, features)
+    if key_list:
+        from ._spill import compare_within_budget
+
+        report = compare_within_budget(
+            offline,
+            online,
+            (off, on),
+            key_list + ([timestamp] if timestamp else []) + names,
+            memory_limit=checked.memory_limit,
+            spill_dir=spill_dir,
+            progress=progress,
+            **{k: v for k, v in arguments.items() if k not in ("progress", "memory_limit", "spill_dir")},
+            where=where,
+            where_offline=where_offline,
+            where_online=where_online,
+        )
+        if report is not None:
+            return report
     pending = None
     with worker_pool(1) as aligner:
         if key_list:  # the join runs while the first features are tested

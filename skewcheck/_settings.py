@@ -44,6 +44,14 @@ DURATION_UNITS = {
 }
 _DURATION = re.compile(r"(\d+)(ns|us|ms|mo|s|m|h|d|w|q|y|i)")
 
+# Sizes of memory: KB, MB, GB, TB are powers of 1000, KiB, MiB, GiB, TiB powers of 1024 (IEC 80000-13).
+SIZE_UNITS = {
+    "B": 1,
+    **{prefix + "B": 1000 ** (i + 1) for i, prefix in enumerate("KMGT")},
+    **{prefix + "iB": 1024 ** (i + 1) for i, prefix in enumerate("KMGT")},
+}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]*)\s*")
+
 
 # compare()'s options beyond the columns, with their defaults.
 _COMPARE_OPTIONS: dict[str, Any] = {
@@ -63,6 +71,8 @@ _COMPARE_OPTIONS: dict[str, Any] = {
     "where_online": None,
     "engine": "local",
     "client": None,
+    "memory_limit": None,
+    "spill_dir": None,
 }
 # The verdicts that can fail a report: skew always; drift only when asked (it is not a bug).
 FAIL_ON = ("skew", "drift")
@@ -81,6 +91,7 @@ class CompareArguments:
     features: list[str] | None
     asof_tolerance: timedelta | None
     fail_on: str = "skew"
+    memory_limit: int | None = None  # bytes
 
 
 def check_compare(*, keys: Any, timestamp: Any, features: Any, **options: Any) -> CompareArguments:
@@ -100,7 +111,8 @@ def check_compare(*, keys: Any, timestamp: Any, features: Any, **options: Any) -
         raise SkewcheckInputError(
             f"`asof_tolerance` {options['asof_tolerance']!r} applies to an as-of join only; add `asof`"
         )
-    return CompareArguments(key_list, feature_list, tolerance, options.get("fail_on", "skew"))
+    memory = memory_size(options.get("memory_limit"), "memory_limit")
+    return CompareArguments(key_list, feature_list, tolerance, options.get("fail_on", "skew"), memory)
 
 
 def check_compare_options(**options: Any) -> timedelta | None:
@@ -127,6 +139,8 @@ def check_compare_options(**options: Any) -> timedelta | None:
     if options["progress"] is not None:
         check_flag(options["progress"], "progress")
     check_engine(options["engine"], options["client"])
+    memory_size(options["memory_limit"], "memory_limit")
+    check_directory(options["spill_dir"], "spill_dir")
     return tolerance
 
 
@@ -280,6 +294,40 @@ def check_tests(tests: Any) -> None:
             raise SkewcheckInputError(
                 f"`tests` maps {name!r} to {test!r}: expected a feature name and one of {choices}"
             )
+
+
+def memory_size(value: Any, parameter: str) -> int | None:
+    """A positive size in bytes: a whole number of bytes, or text such as "2GB", "512 MiB" or "1.5GB"."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        match = _SIZE.fullmatch(value)
+        unit = {name.lower(): name for name in SIZE_UNITS}.get(match.group(2).lower() or "b") if match else None
+        if unit is None:
+            raise SkewcheckInputError(
+                f"`{parameter}` {value!r} is not a size; write it like 2GB, 512MB or 4GiB "
+                f"(units: {', '.join(SIZE_UNITS)}; KB, MB, GB are powers of 1000, KiB, MiB, GiB of 1024)"
+            )
+        value = int(float(match.group(1)) * SIZE_UNITS[unit])
+    elif isinstance(value, bool) or not isinstance(value, Integral):
+        raise SkewcheckInputError(
+            f"`{parameter}` must be a size such as '2GB' or a whole number of bytes, got {type(value).__name__}"
+        )
+    if value <= 0:
+        raise SkewcheckInputError(f"`{parameter}` must be a positive size, got {value!r}")
+    return int(value)
+
+
+def check_directory(value: Any, parameter: str) -> None:
+    """None, or an existing directory this process may write in."""
+    if value is None:
+        return
+    if not isinstance(value, (str, os.PathLike)) or not str(value):
+        raise SkewcheckInputError(f"`{parameter}` must be a directory path, got {value!r}")
+    if not os.path.isdir(value):
+        raise SkewcheckInputError(f"`{parameter}` {str(value)!r} is not a directory; create it or choose another")
+    if not os.access(value, os.W_OK | os.X_OK):
+        raise SkewcheckInputError(f"`{parameter}` {str(value)!r} is not writable; choose another directory")
 
 
 def duration(value: Any, parameter: str) -> timedelta | None:

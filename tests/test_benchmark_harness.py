@@ -105,3 +105,29 @@ def test_duckdb_peer_counts_what_skewcheck_counts_on_nulls_nans_infinities_and_t
     # x: 2 null on one side, 6 null on the other, 7 beyond tolerance; 1e9 + 0.5 is within 1e-9 relative
     assert peer["features"]["x"]["mismatched"] == 3
     assert peer["features"]["n"]["mismatched"] == 3  # 3 null offline, 4 != 5, 6 null online
+
+
+def test_quick_scale_run_compares_datasets_capped_and_on_dask(tmp_path):
+    results_path = tmp_path / "scale.json"
+    command = [
+        sys.executable,
+        "benchmarks/scale.py",
+        "--quick",
+        "--work-dir",
+        str(tmp_path),
+        "--json",
+        str(results_path),
+    ]
+    completed = subprocess.run(command, check=False, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    results = {(r["item"], r["rows"]): r for r in json.loads(results_path.read_text())["results"]}
+    assert {item for item, _ in results} == {"linear", "capped", "dask"}
+    for result in results.values():  # each ran: a report was written and compared, none "not available"
+        assert result["seconds"] > 0 and result["peak_mb"] > 0, result
+    assert results["capped", 40_000]["note"].endswith("report identical to the uncapped run")
+    assert (tmp_path / "scale_report_r40000_dask.json").exists()
+    # every size reads a directory of 10,000-row files: 2 and 4 of them a side
+    assert sorted(p.name for p in (tmp_path / "scale_sets/c10000_r40000/online").iterdir()) == [
+        f"part-{i:05d}.parquet" for i in range(4)
+    ]

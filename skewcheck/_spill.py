@@ -1,0 +1,357 @@
+"""Larger than memory on one machine: the out-of-core path, taken when the estimate of what the
+in-memory comparison needs exceeds the memory budget (both in `_budget`).
+
+The out-of-core path follows `_partial`'s contract: both sides are numbered in input order (`ROW`)
+and written to local disk split into B buckets by a hash of their keys (never the timestamp: a key's
+history stays in one bucket, on both sides), in slices of a bounded number of rows, one streaming
+`sink_parquet` per slice. Bucket pairs are then compared one at a time (`compare_bucket`), the
+distributions are tested exactly in two passes (`_stats.ranges`: pass 1 comes with the partials,
+pass 2 reads one feature column at a time from the buckets, one value range at a time), and
+`merge` gives the report `compare()` gives in memory.
+
+Everything that can make it fail is checked before the long work: a key holding more rows than one
+bucket may, and the free space of the spill directory. The spill directory is a fresh one (inside
+`spill_dir` when given), removed afterwards, on success, on error and on Ctrl-C; nothing else is removed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from ._budget import (
+    BUCKET_FACTOR,
+    bucket_allowance,
+    budget_for,
+    column_bytes,
+    in_memory_need,
+    size_text,
+    working_room,
+)
+from ._errors import SkewcheckInputError
+from ._io import Source
+from ._model import SkewReport
+
+# A partitioned sink of a slice of S bytes of columns peaked at about 250 MB + 1.1 x S (1M rows of the
+# 10M benchmark input, 64 buckets: 448 MB; 2M rows: 697 MB; the whole 10M input at once: 2.3 GB).
+SINK_FACTOR = 1.5
+# Rows a slice holds at least: 100,000 rows of 20 features are 20 MB, far below the process's own
+# IN_MEMORY_BASE, so splitting finer would only add files.
+MIN_SLICE_ROWS = 100_000
+# Fine hash slots counted before bucketing: the buckets are slots modulo B, so B is at most SLOTS.
+SLOTS = 4096
+# Pass 2 holds a range's values of both sides while `ranges.piece` sorts them, takes their union and
+# the CDF steps: measured up to about 140 bytes per value of resident memory (4M values).
+RANGE_BYTES_PER_VALUE = 144
+# The spill is about the size of the input's parquet columns (zstd, as the inputs usually are); margin.
+DISK_MARGIN = 1.25
+
+BUCKET = "__skewcheck_bucket"
+
+
+# --- the spill directory and progress ------------------------------------------------------------
+
+
+@contextmanager
+def spill_directory(parent: str | os.PathLike | None) -> Iterator[Path]:
+    """A fresh directory inside `parent` (default: the system's temporary directory), removed on exit
+    whatever the exit (an error, Ctrl-C). Only this directory is ever removed, never `parent`."""
+    root = Path(tempfile.mkdtemp(prefix="skewcheck-spill-", dir=parent))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def _phases(enabled: bool | None) -> Iterator[Callable[[str, int], Callable[[], None]]]:
+    """Yield `start(label, total)`, which shows a bar for one phase on stderr and returns its `advance()`."""
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        yield lambda label, total: lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+
+        def start(label: str, total: int) -> Callable[[], None]:
+            task = bar.add_task(label, total=total)
+            return lambda: bar.update(task, advance=1)
+
+        yield start
+
+
+# --- the out-of-core comparison ------------------------------------------------------------------
+
+
+def compare_within_budget(
+    offline: Any,
+    online: Any,
+    sources: tuple[Source, Source],
+    columns: list[str],
+    *,
+    memory_limit: int | None,
+    spill_dir: str | os.PathLike | None,
+    progress: bool | None,
+    **compare_kwargs: Any,
+) -> SkewReport | None:
+    """The out-of-core report when the in-memory comparison of `columns` would not fit the budget
+    (`memory_limit`, default `default_budget()`); None when it fits (compare in memory)."""
+    budget = budget_for(memory_limit, sources)
+    need = in_memory_need(*(column_bytes(source, [c for c in columns if c in source.schema])[0] for source in sources))
+    if need <= budget:
+        return None
+    return compare_out_of_core(
+        offline, online, sources, budget=budget, spill_dir=spill_dir, progress=progress, **compare_kwargs
+    )
+
+
+def compare_out_of_core(
+    offline: Any,
+    online: Any,
+    sources: tuple[Source, Source],
+    *,
+    budget: int,
+    spill_dir: str | os.PathLike | None = None,
+    progress: bool | None = None,
+    buckets: int | None = None,
+    **compare_kwargs: Any,
+) -> SkewReport:
+    """`compare()` within `budget` bytes: the inputs split into key-hash buckets on disk, compared
+    bucket by bucket, merged. `sources` are the loaded inputs; `buckets` overrides the bucket count."""
+    from . import _partial
+
+    plan = _partial.plan(offline, online, **compare_kwargs)
+    join = list(plan.keys) + ([plan.timestamp] if plan.timestamp else [])
+    sides = {
+        side: (data, source, plan.columns(side))
+        for side, data, source in (("offline", offline, sources[0]), ("online", online, sources[1]))
+    }
+    sizes = {side: column_bytes(source, columns) for side, (_, source, columns) in sides.items()}
+    width = {side: sizes[side][0] / max(1, sides[side][1].rows) for side in sides}
+    allowance = bucket_allowance(budget)
+    with _phases(progress) as start, spill_directory(spill_dir) as root:
+        slots = {side: _slot_rows(plan, side, source) for side, (_, source, _) in sides.items()}
+        slot_bytes = slots["offline"] * width["offline"] + slots["online"] * width["online"]
+        count = buckets or _bucket_count(slot_bytes, allowance)
+        _check_heavy_keys(plan, sides, slot_bytes, allowance, width, budget)
+        _check_disk(root, int(DISK_MARGIN * sum(disk for _, disk in sizes.values())))
+        for side, (_, source, columns) in sides.items():
+            rows = max(MIN_SLICE_ROWS, int(allowance / 2 / SINK_FACTOR / max(1.0, width[side])))
+            slices = range(0, source.rows, rows)
+            advance = start(f"splitting {side} into {count} buckets", len(slices))
+            for index, first in enumerate(slices):
+                _sink_slice(plan, side, source, columns, root / side / f"{index:06d}", first, rows, count)
+                advance()
+        read = _bucket_reader(root, {side: sides[side][1] for side in sides}, {s: c for s, (_, _, c) in sides.items()})
+        advance = start("comparing buckets", count)
+        partials = []
+        for bucket in range(count):
+            partials = _folded(
+                plan, partials, _partial.compare_bucket(plan, read("offline", bucket), read("online", bucket))
+            )
+            advance()
+        values = sum(source.rows for _, source, _ in sides.values())
+        distributions = _distributions(plan, partials, read, count, join, values, budget, start)
+        evidence = []
+        online_rows = _partial.rows_to_diagnose(plan, partials)
+        if online_rows is not None:  # few rows joined: one more pass, over the join columns, says why
+            advance = start("looking for why few rows joined", count)
+            for bucket in range(count):
+                pair = read("offline", bucket, join), read("online", bucket, join)
+                evidence.append(_partial.rows_evidence(plan, *pair, online_rows))
+                advance()
+    return _partial.merge(plan, partials, distributions, evidence)
+
+
+def _folded(plan: Any, partials: list, new: Any) -> list:
+    """`partials` and `new`, with every feature's diagnosis sample folded into `new`'s: each bucket keeps
+    up to FIT_SAMPLE mismatching pairs per feature, and `merge` takes the FIT_SAMPLE of smallest key hash
+    of them all (`first_of_groups`), which folding bucket by bucket gives too, holding one sample only."""
+    from dataclasses import replace
+
+    from ._feature_partial import join_names
+    from ._values import first_of_groups
+
+    if not partials:
+        return [new]
+    on, _ = join_names(plan)
+    last, features = partials[-1], dict(new.features)
+    for name, part in new.features.items():
+        held = [p.sample for p in (last.features.get(name), part) if p is not None and p.sample is not None]
+        if len(held) == 2:
+            features[name] = replace(part, sample=first_of_groups(pl.concat(held), on))
+        elif held:
+            features[name] = replace(part, sample=held[0])
+    emptied = {name: replace(part, sample=None) for name, part in last.features.items()}
+    return [*partials[:-1], replace(last, features=emptied), replace(new, features=features)]
+
+
+def _slot_rows(plan: Any, side: str, source: Source) -> np.ndarray:
+    """Rows per fine hash slot (0 .. SLOTS - 1) of one side, counted in a streaming pass over the keys."""
+    from ._partial import bucket_of
+
+    counts = (
+        source.frame.select(bucket_of(plan, side, SLOTS).alias(BUCKET))
+        .group_by(BUCKET)
+        .len()
+        .collect(engine="streaming")
+    )
+    rows = np.zeros(SLOTS, dtype=np.float64)
+    rows[counts.get_column(BUCKET).to_numpy()] = counts.get_column("len").to_numpy()
+    return rows
+
+
+def _bucket_count(slot_bytes: np.ndarray, allowance: int) -> int:
+    """The fewest buckets (slots modulo B) whose largest holds at most `allowance` bytes; SLOTS at most."""
+    slot = np.arange(SLOTS)
+    for count in range(max(1, math.ceil(slot_bytes.sum() / allowance)), SLOTS + 1):
+        if np.bincount(slot % count, weights=slot_bytes, minlength=count).max() <= allowance:
+            return count
+    return SLOTS
+
+
+# Overfull slots whose heaviest key is looked for (each look is a streaming pass over the keys).
+HEAVY_SLOTS_CHECKED = 3
+
+
+def _check_heavy_keys(
+    plan: Any, sides: dict, slot_bytes: np.ndarray, allowance: int, width: dict[str, float], budget: int
+) -> None:
+    """Refuse, naming it, a key whose rows alone are more than one bucket may hold within the budget."""
+    from ._partial import bucket_of
+
+    for slot in np.argsort(slot_bytes)[::-1][:HEAVY_SLOTS_CHECKED]:
+        if slot_bytes[slot] <= allowance:
+            return
+        heaviest = []
+        for side, (_, source, _) in sides.items():
+            top = (
+                source.frame.filter(bucket_of(plan, side, SLOTS) == int(slot))
+                .group_by(list(plan.keys))
+                .len()
+                .sort("len", descending=True)
+                .head(1)
+                .collect(engine="streaming")
+            )
+            if top.height:
+                heaviest.append((top.item(0, "len") * width[side], top.item(0, "len"), side, source.label, top))
+        if sum(size for size, *_ in heaviest) > allowance:
+            size, rows, side, label, top = max(heaviest, key=lambda item: item[0])
+            key = ", ".join(f"{name}={top.item(0, name)!r}" for name in plan.keys)
+            raise SkewcheckInputError(
+                f"{label}: key {key} has {rows:,} rows (about {size_text(BUCKET_FACTOR * size)} in memory), more "
+                f"than one bucket may hold within the memory budget of {size_text(budget)}; raise `memory_limit`, "
+                "or leave out that key"
+            )
+
+
+def _check_disk(root: Path, needed: int) -> None:
+    free = shutil.disk_usage(root).free
+    if needed > free:
+        raise SkewcheckInputError(
+            f"the spill directory {str(root.parent)!r} has {size_text(free)} free, and splitting the inputs needs "
+            f"about {size_text(needed)}; choose a larger disk with `spill_dir`"
+        )
+
+
+def _sink_slice(
+    plan: Any, side: str, source: Source, columns: list[str], target: Path, first: int, rows: int, count: int
+) -> None:
+    """Rows first .. first + rows of one side, numbered, written to `target` in `count` bucket folders."""
+    from ._partial import ROW, bucket_of
+
+    frame = (
+        source.frame.slice(first, rows)
+        .select(columns)
+        .with_row_index(ROW, offset=first)
+        .with_columns((bucket_of(plan, side, SLOTS) % count).alias(BUCKET))
+    )
+    frame.sink_parquet(pl.PartitionBy(target, key=BUCKET, include_key=False), mkdir=True)
+
+
+def _bucket_reader(root: Path, sources: dict[str, Source], columns: dict[str, list[str]]):
+    """`read(side, bucket, names=None)`: the bucket's rows of one side (only `names` of its columns, when given)."""
+    from ._partial import ROW
+
+    def read(side: str, bucket: int, names: list[str] | None = None) -> pl.DataFrame:
+        wanted = [ROW] + [c for c in columns[side] if names is None or c in names]
+        files = sorted((root / side).glob(f"*/{BUCKET}={bucket}/*.parquet"))
+        if not files:
+            schema = {ROW: pl.UInt32, **{c: sources[side].schema[c] for c in wanted[1:]}}
+            return pl.DataFrame(schema=schema)
+        return pl.read_parquet(files, columns=wanted, hive_partitioning=False)
+
+    return read
+
+
+def _distributions(
+    plan: Any, partials: list, read, count: int, join: list[str], values: int, budget: int, start
+) -> dict:
+    """Pass 2 of every tested feature (`_partial.Distribution`): one feature column at a time read from
+    the buckets, and for KS and Wasserstein one range of its values at a time, ranges sized to the budget."""
+    from . import _partial
+
+    per_range = max(1, working_room(budget) // RANGE_BYTES_PER_VALUE)
+    specs = _partial.distribution_specs(plan, partials, ranges=max(1, math.ceil(values / per_range)))
+    results = {}
+    advance = start("testing distributions", len(specs))
+    for name, spec in specs.items():
+        results[name] = _pass_two(plan, spec, read, count, join, name)
+        advance()
+    return results
+
+
+def _pass_two(plan: Any, spec: Any, read, count: int, join: list[str], name: str) -> Any:
+    """One feature's `Distribution`: a pass over the buckets per range of its values (one pass without
+    ranges); the first pass also counts the values of every range (for `counts_before`), of every bin
+    of a count test and of the report's histogram."""
+    from . import _partial
+    from ._stats import ranges
+
+    sizes = np.zeros((spec.ranges, 2), dtype=np.int64)
+    bins: tuple[list, list] = ([], [])
+    plot = None
+    pieces = []
+    for r in range(spec.ranges if spec.needs_ranges else 1):
+        parts: tuple[list, list] = ([], [])
+        for bucket in range(count):
+            for side, values in enumerate(_values(plan, read, bucket, join, name)):
+                if r == 0 and spec.needs_counts:
+                    bins[side].append(ranges.bin_counts(spec, values))
+                if r == 0 and spec.plot_edges is not None:
+                    counted = ranges.plot_counts(spec, values)
+                    plot = [np.zeros_like(counted), np.zeros_like(counted)] if plot is None else plot
+                    plot[side] = plot[side] + counted
+                if spec.needs_ranges:
+                    where = spec.range_of(values)
+                    if r == 0:
+                        sizes[:, side] += np.bincount(where.to_numpy(), minlength=spec.ranges)
+                    parts[side].append(values.filter(where == r))
+        if spec.needs_ranges:
+            before = ranges.counts_before([tuple(map(int, row)) for row in sizes])
+            pieces.append(ranges.piece(spec, r, pl.concat(parts[0]), pl.concat(parts[1]), before[r]))
+    counts = tuple(ranges.merge_counts(side) for side in bins) if spec.needs_counts else None
+    return _partial.Distribution(spec, pieces=tuple(pieces), counts=counts, plot=tuple(plot) if plot else None)
+
+
+def _values(plan: Any, read, bucket: int, join: list[str], name: str) -> tuple[pl.Series, pl.Series]:
+    """One bucket's values of one feature as its test sees them (offline, online)."""
+    from . import _partial
+
+    wanted = (join if plan.asof else []) + [name]  # the join columns only to find the served rows
+    offline, online = read("offline", bucket, wanted), read("online", bucket, wanted)
+    return _partial.distribution_values(plan, offline, online, [name])[name]
