@@ -16,7 +16,7 @@ The datasets are prefixes of one generated dataset (benchmarks/datasets.py `scal
 into a directory per size. Every run is a fresh process; its peak memory is that of the process
 (os.wait4), and for Dask also the largest resident memory of the workers, sampled every 0.2 s.
 
-Usage: python benchmarks/scale.py [--sizes 10M,30M,60M,200M] [--only linear|capped|dask] [--work-dir DIR]
+Usage: python benchmarks/scale.py [--sizes 10M,30M,60M,200M] [--only linear,capped,dask] [--work-dir DIR]
                                   [--json PATH]
 Exit status 1 if a run fails or two reports that must be equal differ; a missed target is reported, not an
 error (timings on a shared machine are noisy).
@@ -269,6 +269,14 @@ def _line(r: Result) -> str:
     )
 
 
+def _items(text: str) -> tuple[str, ...]:
+    items = tuple(item.strip() for item in text.split(","))
+    unknown = [item for item in items if item not in ITEMS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown item {unknown[0]!r}: expected {', '.join(ITEMS)}")
+    return items
+
+
 def parse_size(text: str) -> int:
     text = text.strip().upper()
     factor = {"M": 1_000_000, "K": 1_000}.get(text[-1:], 1)
@@ -279,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default=",".join(f"{s // 1_000_000}M" for s in SIZES), help="linear item sizes")
     parser.add_argument("--quick", action="store_true", help="smoke test: tiny sizes, files of 10,000 rows")
-    parser.add_argument("--only", choices=ITEMS)
+    parser.add_argument("--only", type=_items, default=ITEMS, help=f"comma-separated items among {', '.join(ITEMS)}")
     parser.add_argument("--work-dir", type=Path, default=BENCH_DIR / ".work")
     parser.add_argument("--json", type=Path, default=BENCH_DIR / "scale_results.json")
     args = parser.parse_args(argv)
@@ -287,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {info['cpu']}, {info['cores']} cores, {info['ram_gb']} GB RAM; load {load_average()}")
     sizes = QUICK if args.quick else Sizes(linear=tuple(parse_size(s) for s in args.sizes.split(",")))
     results, failures = [], []
-    for item in [args.only] if args.only else ITEMS:
+    for item in args.only:
         try:
             if item == "linear":
                 results.extend(bench_linear(args.work_dir, sizes))
