@@ -89,28 +89,36 @@ def warn_if_empty(offline: pl.Series, online: pl.Series) -> bool:
     """Warn and return True if a sample is empty (the statistic is then NaN)."""
     empty = [name for name, values in (("offline", offline), ("online", online)) if values.is_empty()]
     if empty:
-        warnings.warn(
-            f"{' and '.join(empty)} sample{'s are' if len(empty) == 2 else ' is'} empty: "
-            "no distribution to compare, statistic is NaN and no drift is reported",
-            SkewcheckWarning,
-            stacklevel=3,
-        )
+        warn_empty(empty, stacklevel=4)
     return bool(empty)
+
+
+def warn_empty(sides: list[str], *, stacklevel: int) -> None:
+    """The warning for empty samples ("offline", "online" or both), the same however they were counted."""
+    warnings.warn(
+        f"{' and '.join(sides)} sample{'s are' if len(sides) == 2 else ' is'} empty: "
+        "no distribution to compare, statistic is NaN and no drift is reported",
+        SkewcheckWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def warn_if_constant(offline: pl.Series, online: pl.Series) -> None:
     """Warn if a (non-empty) sample holds a single distinct value."""
-    constant = [
-        f"{name} sample holds only {values[0]!r}"
-        for name, values in (("offline", offline), ("online", online))
-        if _constant(values)
-    ]
-    if constant:
+    warn_constant(
+        [(name, values[0]) for name, values in (("offline", offline), ("online", online)) if _constant(values)],
+        stacklevel=4,
+    )
+
+
+def warn_constant(sides: list[tuple[str, object]], *, stacklevel: int) -> None:
+    """The warning for samples that hold a single value, given as (side, value); none when empty."""
+    if sides:
         warnings.warn(
-            f"constant feature: {' and the '.join(constant)}; the statistic is defined "
-            "but says little about the distributions",
+            f"constant feature: {' and the '.join(f'{name} sample holds only {value!r}' for name, value in sides)}; "
+            "the statistic is defined but says little about the distributions",
             SkewcheckWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
 
 

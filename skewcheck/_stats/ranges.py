@@ -26,18 +26,16 @@ from __future__ import annotations
 
 import itertools
 import math
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
-from .._errors import SkewcheckWarning
 from .._model import TestResult
 from .._settings import NUMERIC_ONLY_TESTS, TESTS
 from . import default_test
-from .common import DEFAULT_THRESHOLDS, check_kind, floats
+from .common import DEFAULT_THRESHOLDS, check_kind, floats, warn_constant, warn_empty
 from .counts import _BINNED_ABOVE, chi_squared_counts, count_in_bins, frequency_distance, plot_edges
 from .samples import MIN_NORM, ks_p_value
 
@@ -318,26 +316,11 @@ def combine(
     the pass-2 pieces (KS, Wasserstein) or merged bin counts (numeric count tests); with its warnings."""
     test, threshold = spec.test, spec.threshold
     if not (offline.count and online.count):
-        empty = [name for name, s in (("offline", offline), ("online", online)) if not s.count]
-        warnings.warn(
-            f"{' and '.join(empty)} sample{'s are' if len(empty) == 2 else ' is'} empty: "
-            "no distribution to compare, statistic is NaN and no drift is reported",
-            SkewcheckWarning,
-            stacklevel=2,
-        )
+        warn_empty([name for name, s in (("offline", offline), ("online", online)) if not s.count], stacklevel=3)
         return TestResult(test, math.nan, math.nan if test in ("ks", "chisquare") else None, threshold, drifted=False)
-    constant = [
-        f"{name} sample holds only {s.first!r}"
-        for name, s in (("offline", offline), ("online", online))
-        if _constant(s)
-    ]
-    if constant:
-        warnings.warn(
-            f"constant feature: {' and the '.join(constant)}; the statistic is defined "
-            "but says little about the distributions",
-            SkewcheckWarning,
-            stacklevel=2,
-        )
+    warn_constant(
+        [(name, s.first) for name, s in (("offline", offline), ("online", online)) if _constant(s)], stacklevel=3
+    )
     if test == "ks":
         statistic, p_value = _ks(spec, pieces)
         return TestResult(test, statistic, p_value, threshold, drifted=bool(p_value <= threshold))
