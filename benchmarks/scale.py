@@ -139,14 +139,22 @@ def bench_linear(work: Path, sizes: Sizes) -> list[Result]:
     return results
 
 
+def reference_run(work: Path, chunk: int, rows: int, linear: list[Result]) -> tuple[Path, Result]:
+    """The report and run of the plain comparison of `rows` rows: the linear item's, else run now."""
+    report = work / f"scale_report_r{rows}.json"
+    done = next((r for r in linear if r.rows == rows), None)
+    if done is None:
+        run = checked(measure(compare_command(rows, chunk, work, report)), "skewcheck compare", ok=(0, 1))
+        done = Result("linear", rows, run.seconds, run.peak_mb, rows / run.seconds)
+    return report, done
+
+
 def bench_capped(work: Path, sizes: Sizes, linear: list[Result]) -> Result:
-    """The capped run against the uncapped run of the same rows (from `linear`, else run now)."""
+    """The capped run against the uncapped run of the same rows."""
     rows = sizes.capped
     if not compare_has_option("--memory-limit"):
         return Result("capped", rows, 0, 0, 0, note="not available: compare has no --memory-limit")
-    uncapped, capped = (work / f"scale_report_r{rows}{suffix}.json" for suffix in ("", "_capped"))
-    if not any(r.rows == rows for r in linear):
-        checked(measure(compare_command(rows, sizes.chunk, work, uncapped)), "skewcheck compare (uncapped)", ok=(0, 1))
+    uncapped, capped = reference_run(work, sizes.chunk, rows, linear)[0], work / f"scale_report_r{rows}_capped.json"
     command = [*compare_command(rows, sizes.chunk, work, capped), "--memory-limit", CAPPED_LIMIT]
     run = checked(measure(command), "skewcheck compare --memory-limit", ok=(0, 1))
     if not same(stable(uncapped), stable(capped)):
@@ -164,15 +172,11 @@ def bench_capped(work: Path, sizes: Sizes, linear: list[Result]) -> Result:
 
 
 def bench_dask(work: Path, sizes: Sizes, linear: list[Result]) -> Result:
-    """The Dask run against the local engine's run of the same rows (taken from `linear`, else run now)."""
+    """The Dask run against the local engine's run of the same rows."""
     rows = sizes.dask
     if not compare_has_option("--dask"):
         return Result("dask", rows, 0, 0, 0, note="not available: compare has no --dask")
-    local = work / f"scale_report_r{rows}.json"
-    local_run = next((r for r in linear if r.rows == rows), None)
-    if local_run is None:
-        run = checked(measure(compare_command(rows, sizes.chunk, work, local)), "skewcheck compare (local)", ok=(0, 1))
-        local_run = Result("linear", rows, run.seconds, run.peak_mb, rows / run.seconds)
+    local, local_run = reference_run(work, sizes.chunk, rows, linear)
     report = work / f"scale_report_r{rows}_dask.json"
     command = [*compare_command(rows, sizes.chunk, work, report), "--dask"]
     with dask_cluster(DASK_WORKERS, DASK_WORKER_MEMORY) as (address, worker_peak):
