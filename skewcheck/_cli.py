@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
 
@@ -19,8 +20,19 @@ SUMMARY_WIDTH = 140
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `skewcheck` console script."""
     args = build_parser().parse_args(argv)
-    # SIGTERM (kill, a CI timeout) unwinds like Ctrl-C, so that what the run made (a spill) is removed
-    signal.signal(signal.SIGTERM, _terminated)
+    # SIGTERM (kill, a CI timeout) unwinds like Ctrl-C, so that what the run made (a spill) is removed;
+    # only the main thread may set a handler, and the caller's comes back afterwards
+    previous = (
+        signal.signal(signal.SIGTERM, _terminated) if threading.current_thread() is threading.main_thread() else None
+    )
+    try:
+        return _run(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         if args.command == "compare":
             return _compare(args)
