@@ -102,9 +102,10 @@ class Distribution:
     plot: tuple[np.ndarray, np.ndarray] | None = None  # numeric: `ranges.plot_counts` of each side, added up
 
 
-def plan(offline: Any, online: Any, **compare_kwargs: Any) -> Plan:
+def plan(offline: Any, online: Any, *, sources: tuple[Source, Source] | None = None, **compare_kwargs: Any) -> Plan:
     """Check the arguments as `compare` does (the same keyword arguments; `progress` is ignored) and
-    decide the schema-level part. Reads schemas and row counts only."""
+    decide the schema-level part. Reads schemas and row counts only; not even those when `sources`
+    holds the inputs as `compare` loaded them (with their filters)."""
     from ._compare import _feature_names, compare_arguments, compare_settings, load_sides, report_settings, side_wheres
     from ._profile import is_profile
 
@@ -112,7 +113,8 @@ def plan(offline: Any, online: Any, **compare_kwargs: Any) -> Plan:
     checked = check_compare(**args)
     if is_profile(offline):
         raise SkewcheckInputError("an offline profile is compared in memory, not bucket by bucket")
-    off, on = load_sides(offline, online, side_wheres(args["where"], args["where_offline"], args["where_online"]))
+    wheres = side_wheres(args["where"], args["where_offline"], args["where_online"])
+    off, on = sources if sources is not None else load_sides(offline, online, wheres)
     keys, timestamp = checked.keys, args["timestamp"]
     names = _feature_names(off, on, keys, timestamp, checked.features)
     key_types = {}

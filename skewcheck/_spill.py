@@ -134,7 +134,7 @@ def compare_out_of_core(
     bucket by bucket, merged. `sources` are the loaded inputs; `buckets` overrides the bucket count."""
     from . import _partial
 
-    plan = _partial.plan(offline, online, **compare_kwargs)
+    plan = _partial.plan(offline, online, sources=sources, **compare_kwargs)
     join = list(plan.keys) + ([plan.timestamp] if plan.timestamp else [])
     sides = {
         side: (data, source, plan.columns(side))
