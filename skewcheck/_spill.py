@@ -22,6 +22,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ from ._budget import (
 from ._errors import SkewcheckInputError
 from ._io import Source
 from ._model import SkewReport
+from ._stats.common import floats
 
 # A partitioned sink of a slice of S bytes of columns peaked at about 250 MB + 1.1 x S (1M rows of the
 # 10M benchmark input, 64 buckets: 448 MB; 2M rows: 697 MB; the whole 10M input at once: 2.3 GB).
@@ -148,9 +150,10 @@ def compare_out_of_core(
         slot_bytes = slots["offline"] * width["offline"] + slots["online"] * width["online"]
         count = buckets or _bucket_count(slot_bytes, allowance)
         _check_heavy_keys(plan, sides, slot_bytes, allowance, width, budget)
-        _check_disk(root, int(DISK_MARGIN * sum(disk for _, disk in sizes.values())))
+        values = sum(source.rows for _, source, _ in sides.values())
+        _check_disk(root, int(DISK_MARGIN * (sum(disk for _, disk in sizes.values()) + VALUE_BYTES * values)))
         for side, (_, source, columns) in sides.items():
-            rows = max(MIN_SLICE_ROWS, int(allowance / 2 / SINK_FACTOR / max(1.0, width[side])))
+            rows = max(MIN_SLICE_ROWS, int(working_room(budget) / SINK_FACTOR / max(1.0, width[side])))
             slices = range(0, source.rows, rows)
             advance = start(f"splitting {side} into {count} buckets", len(slices))
             for index, first in enumerate(slices):
@@ -164,8 +167,7 @@ def compare_out_of_core(
                 plan, partials, _partial.compare_bucket(plan, read("offline", bucket), read("online", bucket))
             )
             advance()
-        values = sum(source.rows for _, source, _ in sides.values())
-        distributions = _distributions(plan, partials, read, count, join, values, budget, start)
+        distributions = _distributions(plan, partials, read, count, join, values, budget, start, root)
         evidence = []
         online_rows = _partial.rows_to_diagnose(plan, partials)
         if online_rows is not None:  # few rows joined: one more pass, over the join columns, says why
@@ -299,59 +301,93 @@ def _bucket_reader(root: Path, sources: dict[str, Source], columns: dict[str, li
 
 
 def _distributions(
-    plan: Any, partials: list, read, count: int, join: list[str], values: int, budget: int, start
+    plan: Any, partials: list, read, count: int, join: list[str], values: int, budget: int, start, root: Path
 ) -> dict:
-    """Pass 2 of every tested feature (`_partial.Distribution`): one feature column at a time read from
-    the buckets, and for KS and Wasserstein one range of its values at a time, ranges sized to the budget."""
+    """Pass 2 of every tested feature (`_partial.Distribution`), a group of features at a time: their
+    columns read once from the buckets, each range of their values (sized to the budget) kept in a file
+    of its own until it is tested, groups sized so that their files fit the spill disk."""
     from . import _partial
 
     per_range = max(1, working_room(budget) // RANGE_BYTES_PER_VALUE)
     specs = _partial.distribution_specs(plan, partials, ranges=max(1, math.ceil(values / per_range)))
+    names = list(specs)
+    size = max(1, int(shutil.disk_usage(root).free / DISK_MARGIN) // (VALUE_BYTES * max(1, values)))
+    groups = [names[first : first + size] for first in range(0, len(names), size)]
+    steps = len(groups) * count + sum(spec.ranges for spec in specs.values() if spec.needs_ranges)
+    advance = start("testing distributions", steps)
     results = {}
-    advance = start("testing distributions", len(specs))
-    for name, spec in specs.items():
-        results[name] = _pass_two(plan, spec, read, count, join, name)
-        advance()
+    for group in groups:
+        tallies = {name: _Tally(specs[name], root / "values" / str(names.index(name))) for name in group}
+        wanted = (join if plan.asof else []) + group  # the join columns only to find the served rows
+        with ThreadPoolExecutor(os.cpu_count()) as pool:  # NumPy's sorts and searches let go of the GIL
+            for bucket in range(count):
+                offline, online = read("offline", bucket, wanted), read("online", bucket, wanted)
+                found = _partial.distribution_values(plan, offline, online, group)
+                list(pool.map(lambda name: tallies[name].add(found[name]), found))
+                advance()
+        for name, tally in tallies.items():
+            results[name] = tally.distribution(advance)
     return results
 
 
-def _pass_two(plan: Any, spec: Any, read, count: int, join: list[str], name: str) -> Any:
-    """One feature's `Distribution`: a pass over the buckets per range of its values (one pass without
-    ranges); the first pass also counts the values of every range (for `counts_before`), of every bin
-    of a count test and of the report's histogram."""
-    from . import _partial
-    from ._stats import ranges
+# Bytes a value takes in the files of pass 2 (float64).
+VALUE_BYTES = 8
 
-    sizes = np.zeros((spec.ranges, 2), dtype=np.int64)
-    bins: tuple[list, list] = ([], [])
-    plot = None
-    pieces = []
-    for r in range(spec.ranges if spec.needs_ranges else 1):
-        parts: tuple[list, list] = ([], [])
-        for bucket in range(count):
-            for side, values in enumerate(_values(plan, read, bucket, join, name)):
-                if r == 0 and spec.needs_counts:
-                    bins[side].append(ranges.bin_counts(spec, values))
-                if r == 0 and spec.plot_edges is not None:
-                    counted = ranges.plot_counts(spec, values)
-                    plot = [np.zeros_like(counted), np.zeros_like(counted)] if plot is None else plot
-                    plot[side] = plot[side] + counted
-                if spec.needs_ranges:
-                    where = spec.range_of(values)
-                    if r == 0:
-                        sizes[:, side] += np.bincount(where.to_numpy(), minlength=spec.ranges)
-                    parts[side].append(values.filter(where == r))
+
+class _Tally:
+    """One feature's pass 2 as the bucket pairs go by: the values of every range, bin of a count test and
+    bar of the report's histogram counted, and each range's values appended to its two files (offline,
+    online), which `distribution` reads back one range at a time to take its `Piece`."""
+
+    def __init__(self, spec: Any, folder: Path):
+        self.spec, self.folder = spec, folder
+        self.sizes = np.zeros((2, spec.ranges), dtype=np.int64)
+        self.bins: tuple[list, list] = ([], [])
+        self.plot: list[np.ndarray] | None = None
+        folder.mkdir(parents=True)
+
+    def add(self, pair: tuple[pl.Series, pl.Series]) -> None:
+        from ._stats import ranges
+
+        spec = self.spec
+        for side, values in enumerate(pair):
+            if spec.needs_counts:
+                self.bins[side].append(ranges.bin_counts(spec, values))
+            if spec.plot_edges is not None:
+                counted = ranges.plot_counts(spec, values)
+                self.plot = [np.zeros_like(counted), np.zeros_like(counted)] if self.plot is None else self.plot
+                self.plot[side] = self.plot[side] + counted
+            if spec.needs_ranges:
+                where = spec.range_of(values).to_numpy()
+                sizes = np.bincount(where, minlength=spec.ranges)
+                self.sizes[side] += sizes
+                if spec.ranges <= np.iinfo(np.uint16).max:  # NumPy's stable sort of 16-bit integers is a radix sort
+                    where = where.astype(np.uint16)
+                by_range = floats(values)[np.argsort(where, kind="stable")]
+                ends = np.cumsum(sizes)
+                for r in np.flatnonzero(sizes):
+                    with open(self._file(side, r), "ab") as file:
+                        by_range[ends[r] - sizes[r] : ends[r]].tofile(file)
+
+    def distribution(self, advance: Callable[[], None]) -> Any:
+        from . import _partial
+        from ._stats import ranges
+
+        spec, pieces = self.spec, []
         if spec.needs_ranges:
-            before = ranges.counts_before([tuple(map(int, row)) for row in sizes])
-            pieces.append(ranges.piece(spec, r, pl.concat(parts[0]), pl.concat(parts[1]), before[r]))
-    counts = tuple(ranges.merge_counts(side) for side in bins) if spec.needs_counts else None
-    return _partial.Distribution(spec, pieces=tuple(pieces), counts=counts, plot=tuple(plot) if plot else None)
+            before = ranges.counts_before([tuple(map(int, row)) for row in self.sizes.T])
+            for r in range(spec.ranges):
+                offline, online = (pl.Series(self._read(side, r)) for side in (0, 1))
+                pieces.append(ranges.piece(spec, r, offline, online, before[r]))
+                advance()
+        counts = tuple(ranges.merge_counts(side) for side in self.bins) if spec.needs_counts else None
+        shutil.rmtree(self.folder)
+        plot = tuple(self.plot) if self.plot else None
+        return _partial.Distribution(spec, pieces=tuple(pieces), counts=counts, plot=plot)
 
+    def _file(self, side: int, r: int) -> Path:
+        return self.folder / f"{side}-{r}.f64"
 
-def _values(plan: Any, read, bucket: int, join: list[str], name: str) -> tuple[pl.Series, pl.Series]:
-    """One bucket's values of one feature as its test sees them (offline, online)."""
-    from . import _partial
-
-    wanted = (join if plan.asof else []) + [name]  # the join columns only to find the served rows
-    offline, online = read("offline", bucket, wanted), read("online", bucket, wanted)
-    return _partial.distribution_values(plan, offline, online, [name])[name]
+    def _read(self, side: int, r: int) -> np.ndarray:
+        path = self._file(side, r)
+        return np.fromfile(path, dtype=np.float64) if path.exists() else np.empty(0, dtype=np.float64)

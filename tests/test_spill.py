@@ -289,6 +289,30 @@ def test_pass_two_reads_the_values_range_by_range(spy, tmp_path):
     _same(_json(report), _json(skewcheck.compare(offline, online, keys="id", timestamp="ts")))
 
 
+
+def test_pass_two_takes_as_many_features_at_a_time_as_the_disk_holds(spy, tmp_path, monkeypatch):
+    """Each range's values wait in files until tested; with room on the disk for one feature's files only,
+    the features are read from the buckets one at a time, and the report is the same."""
+    offline, online = _inputs(6000, seed=4)
+    values = offline.height + online.height
+    one_feature = _spill.DISK_MARGIN * _spill.VALUE_BYTES * values * 1.5
+    room = iter([10**12])  # the first look, before the spill, finds room for it
+    monkeypatch.setattr(
+        _spill.shutil, "disk_usage", lambda path: SimpleNamespace(total=0, used=0, free=next(room, one_feature))
+    )
+    groups, distribution_values = [], _partial.distribution_values
+    monkeypatch.setattr(
+        _partial,
+        "distribution_values",
+        lambda plan, off, on, names=None: groups.append(tuple(names)) or distribution_values(plan, off, on, names),
+    )
+    report = skewcheck.compare(offline, online, keys="id", timestamp="ts", memory_limit="1MB", spill_dir=tmp_path)
+    assert len(spy.buckets) > 1 and spy.specs["spend"].ranges >= 3
+    assert sorted(set(groups)) == [("country",), ("spend",), ("visits",)]
+    assert len(groups) == 3 * len(spy.buckets)  # each feature's columns read once from every bucket pair
+    _same(_json(report), _json(skewcheck.compare(offline, online, keys="id", timestamp="ts")))
+    assert list(tmp_path.iterdir()) == []
+
 def test_the_cli_report_is_the_same_with_a_memory_limit(tmp_path, capsys):
     offline, online = _inputs()
     offline.write_parquet(tmp_path / "off.parquet")

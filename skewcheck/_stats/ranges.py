@@ -35,7 +35,7 @@ import polars as pl
 from .._model import TestResult
 from .._settings import NUMERIC_ONLY_TESTS, TESTS
 from . import default_test
-from .common import DEFAULT_THRESHOLDS, check_kind, floats, warn_constant, warn_empty
+from .common import DEFAULT_THRESHOLDS, check_kind, floats, sorted_floats, warn_constant, warn_empty
 from .counts import _BINNED_ABOVE, chi_squared_counts, count_in_bins, frequency_distance, plot_edges
 from .samples import MIN_NORM, ks_p_value
 
@@ -284,12 +284,13 @@ def counts_before(counts: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
 
 def piece(spec: Spec, index: int, offline: pl.Series, online: pl.Series, before: tuple[int, int]) -> Piece:
     """Pass 2, range `index`: all values of both sides in it, and the counts of each side below it."""
-    u, v = np.sort(floats(offline)), np.sort(floats(online))
-    points = np.unique(np.concatenate([u, v]))
+    u, v = pl.Series(sorted_floats(offline)), pl.Series(sorted_floats(online))
+    points = _union(u.to_numpy(), v.to_numpy())
     if not points.size:
         return Piece(index, None, None, 0.0, None, None, 0)
-    i = before[0] + np.searchsorted(u, points, side="right")
-    j = before[1] + np.searchsorted(v, points, side="right")
+    found = pl.Series(points)  # polars searches a sorted column on all cores, NumPy on one
+    i = before[0] + u.search_sorted(found, side="right").to_numpy().astype(np.int64)
+    j = before[1] + v.search_sorted(found, side="right").to_numpy().astype(np.int64)
     diff = i * spec.online - j * spec.offline
     top, bottom = int(np.argmax(diff)), int(np.argmin(diff))
     area = float(np.sum(np.abs(diff[:-1]).astype(np.float64) * np.diff(points)))
@@ -302,6 +303,17 @@ def piece(spec: Spec, index: int, offline: pl.Series, online: pl.Series, before:
         float(points[-1]),
         abs(int(diff[-1])),
     )
+
+
+def _union(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The distinct values of two sorted arrays, sorted. A stable sort of their concatenation is a merge
+    of two runs (timsort), linear, where ``np.unique`` would sort it again."""
+    both = np.concatenate([u, v])
+    both.sort(kind="stable")
+    keep = np.empty(both.size, dtype=bool)
+    keep[:1] = True
+    np.not_equal(both[1:], both[:-1], out=keep[1:])
+    return both[keep]
 
 
 def combine(
