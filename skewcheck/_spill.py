@@ -323,7 +323,7 @@ def _distributions(
             for bucket in range(count):
                 offline, online = read("offline", bucket, wanted), read("online", bucket, wanted)
                 found = _partial.distribution_values(plan, offline, online, group)
-                list(pool.map(lambda name: tallies[name].add(found[name]), found))
+                list(pool.map(_Tally.add, [tallies[name] for name in found], found.values()))
                 advance()
         for name, tally in tallies.items():
             results[name] = tally.distribution(advance)

@@ -289,7 +289,6 @@ def test_pass_two_reads_the_values_range_by_range(spy, tmp_path):
     _same(_json(report), _json(skewcheck.compare(offline, online, keys="id", timestamp="ts")))
 
 
-
 def test_pass_two_takes_as_many_features_at_a_time_as_the_disk_holds(spy, tmp_path, monkeypatch):
     """Each range's values wait in files until tested; with room on the disk for one feature's files only,
     the features are read from the buckets one at a time, and the report is the same."""
@@ -312,6 +311,7 @@ def test_pass_two_takes_as_many_features_at_a_time_as_the_disk_holds(spy, tmp_pa
     assert len(groups) == 3 * len(spy.buckets)  # each feature's columns read once from every bucket pair
     _same(_json(report), _json(skewcheck.compare(offline, online, keys="id", timestamp="ts")))
     assert list(tmp_path.iterdir()) == []
+
 
 def test_the_cli_report_is_the_same_with_a_memory_limit(tmp_path, capsys):
     offline, online = _inputs()
