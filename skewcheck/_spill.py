@@ -286,16 +286,22 @@ def _sink_slice(
 
 
 def _bucket_reader(root: Path, sources: dict[str, Source], columns: dict[str, list[str]]):
-    """`read(side, bucket, names=None)`: the bucket's rows of one side (only `names` of its columns, when given)."""
+    """`read(side, bucket, names=None)`: the bucket's rows of one side (only `names` of its columns, when given).
+    The spill's files are listed once, here: a glob per read would list every slice's folders each time."""
     from ._partial import ROW
+
+    files: dict[tuple[str, int], list[Path]] = {}
+    for side in sources:
+        for folder in sorted((root / side).glob(f"*/{BUCKET}=*")):
+            bucket = (side, int(folder.name.partition("=")[2]))
+            files.setdefault(bucket, []).extend(sorted(folder.glob("*.parquet")))
 
     def read(side: str, bucket: int, names: list[str] | None = None) -> pl.DataFrame:
         wanted = [ROW] + [c for c in columns[side] if names is None or c in names]
-        files = sorted((root / side).glob(f"*/{BUCKET}={bucket}/*.parquet"))
-        if not files:
+        if (side, bucket) not in files:
             schema = {ROW: pl.UInt32, **{c: sources[side].schema[c] for c in wanted[1:]}}
             return pl.DataFrame(schema=schema)
-        return pl.read_parquet(files, columns=wanted, hive_partitioning=False)
+        return pl.read_parquet(files[side, bucket], columns=wanted, hive_partitioning=False)
 
     return read
 
