@@ -5,9 +5,10 @@ The out-of-core path follows `_partial`'s contract: both sides are numbered in i
 and written to local disk split into B buckets by a hash of their keys (never the timestamp: a key's
 history stays in one bucket, on both sides), in slices of a bounded number of rows, one streaming
 `sink_parquet` per slice. Bucket pairs are then compared one at a time (`compare_bucket`), the
-distributions are tested exactly in two passes (`_stats.ranges`: pass 1 comes with the partials,
-pass 2 reads one feature column at a time from the buckets, one value range at a time), and
-`merge` gives the report `compare()` gives in memory.
+distributions are tested exactly in two passes (`_stats.ranges`: pass 1 comes with the partials;
+pass 2 reads a group of feature columns from the buckets, writes each value range of each feature to
+a file of its own, then tests the ranges one at a time), and `merge` gives the report `compare()`
+gives in memory.
 
 Everything that can make it fail is checked before the long work: a key holding more rows than one
 bucket may, and the free space of the spill directory. The spill directory is a fresh one (inside
@@ -282,7 +283,7 @@ def _sink_slice(
         .with_row_index(ROW, offset=first)
         .with_columns((bucket_of(plan, side, SLOTS) % count).alias(BUCKET))
     )
-    frame.sink_parquet(pl.PartitionBy(target, key=BUCKET, include_key=False), mkdir=True)
+    frame.sink_parquet(pl.PartitionBy(target, key=BUCKET, include_key=False), mkdir=True, statistics=False)
 
 
 def _bucket_reader(root: Path, sources: dict[str, Source], columns: dict[str, list[str]]):
@@ -311,13 +312,14 @@ def _distributions(
 ) -> dict:
     """Pass 2 of every tested feature (`_partial.Distribution`), a group of features at a time: their
     columns read once from the buckets, each range of their values (sized to the budget) kept in a file
-    of its own until it is tested, groups sized so that their files fit the spill disk."""
+    of its own until it is tested, groups sized so that their files take at most PASS_TWO_DISK_SHARE of
+    the spill disk's free space (one feature at least: `_check_disk` made sure of room for it)."""
     from . import _partial
 
     per_range = max(1, working_room(budget) // RANGE_BYTES_PER_VALUE)
     specs = _partial.distribution_specs(plan, partials, ranges=max(1, math.ceil(values / per_range)))
     names = list(specs)
-    size = max(1, int(shutil.disk_usage(root).free / DISK_MARGIN) // (VALUE_BYTES * max(1, values)))
+    size = max(1, int(shutil.disk_usage(root).free * PASS_TWO_DISK_SHARE) // (VALUE_BYTES * max(1, values)))
     groups = [names[first : first + size] for first in range(0, len(names), size)]
     steps = len(groups) * count + sum(spec.ranges for spec in specs.values() if spec.needs_ranges)
     advance = start("testing distributions", steps)
@@ -336,8 +338,9 @@ def _distributions(
     return results
 
 
-# Bytes a value takes in the files of pass 2 (float64).
+# Bytes a value takes in the files of pass 2 (float64), and the share of the free disk they may take.
 VALUE_BYTES = 8
+PASS_TWO_DISK_SHARE = 0.5
 
 
 class _Tally:

@@ -294,7 +294,7 @@ def test_pass_two_takes_as_many_features_at_a_time_as_the_disk_holds(spy, tmp_pa
     the features are read from the buckets one at a time, and the report is the same."""
     offline, online = _inputs(6000, seed=4)
     values = offline.height + online.height
-    one_feature = _spill.DISK_MARGIN * _spill.VALUE_BYTES * values * 1.5
+    one_feature = _spill.VALUE_BYTES * values * 1.5 / _spill.PASS_TWO_DISK_SHARE
     room = iter([10**12])  # the first look, before the spill, finds room for it
     monkeypatch.setattr(
         _spill.shutil, "disk_usage", lambda path: SimpleNamespace(total=0, used=0, free=next(room, one_feature))
