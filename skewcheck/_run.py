@@ -76,8 +76,9 @@ def run_features(
 ) -> tuple[list[Result], tuple[str, ...]]:
     """`judge(name, offline, online)` for every feature, and the warnings raised, sorted and once each.
 
-    Features are judged in threads (numpy and polars release the GIL), the next chunk being read
-    meanwhile; at most two chunks are judged at once, which bounds memory.
+    Features are judged in threads (numpy and polars release the GIL). At most two chunks are held at
+    once, which bounds memory: the next chunk is read once the one before the current has been judged,
+    while the current one is, so that a thread that finishes finds a feature waiting.
     """
     results: list[Result] = []
     with warnings.catch_warnings(record=True) as caught:
@@ -88,8 +89,6 @@ def run_features(
             next_read = reader.submit(read, chunks[0])
             for index, chunk in enumerate(chunks):
                 offline, online = next_read.result()
-                if index + 1 < len(chunks):
-                    next_read = reader.submit(read, chunks[index + 1])
                 in_flight.append(
                     [(name, pool.submit(judge, name, offline.get(name), online.get(name))) for name in chunk]
                 )
@@ -98,6 +97,8 @@ def run_features(
                     for name, job in in_flight.popleft():
                         results.append(job.result())
                         advance(name)
+                if index + 1 < len(chunks):
+                    next_read = reader.submit(read, chunks[index + 1])
     notes = tuple(sorted({f"{w.message}" for w in caught if issubclass(w.category, SkewcheckWarning)}))
     return results, notes
 

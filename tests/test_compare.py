@@ -310,3 +310,33 @@ def test_a_join_slower_than_the_distribution_tests_changes_nothing(monkeypatch, 
         assert {f["name"]: f["distribution"] for f in expected["features"]} == {
             f["name"]: f["distribution"] for f in exact["features"]
         }
+
+
+def test_at_most_two_chunks_of_features_are_held_at_once():
+    """The next chunk was read while two were still held, a third of the features' memory more."""
+    import threading
+    import time
+
+    from skewcheck._run import run_features
+
+    names = [f"f{i}" for i in range(12)]
+    held, most, lock = {}, [0], threading.Lock()
+
+    def read(chunk):
+        with lock:
+            held[tuple(chunk)] = len(chunk)
+            most[0] = max(most[0], len(held))
+        return {name: name for name in chunk}, {}
+
+    def judge(name, offline, online):
+        time.sleep(0.02)
+        with lock:
+            chunk = next(c for c in held if name in c)
+            held[chunk] -= 1
+            if not held[chunk]:
+                del held[chunk]
+        return name
+
+    results, _ = run_features(names, 10**9, read, judge, progress=False)  # 10**9 rows: WORKERS features a chunk
+    assert results == names and held == {}
+    assert most[0] == 2
