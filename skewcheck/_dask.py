@@ -12,13 +12,20 @@ The comparison is the bucketed one of `_partial`, with Dask moving the rows:
    partition b of each side holds bucket b, so partition b of one side meets partition b of the other.
 3. **Pass 1.** Every pair of partitions is compared on a worker (`compare_bucket`); the small, picklable
    partials come to the client, whose merged summaries give every tested feature its ranges.
-4. **Pass 2.** Every pair gives its distribution values, split by range into a long frame (range, side,
-   value), shuffled so that each range sits whole on one worker, which reduces it to a `Piece`; numeric
-   count tests add bin counts per pair. Pieces and counts are a few numbers: no column reaches the client.
+4. **Pass 2**, a group of features at a time, each group one graph computed and released before the
+   next. The inputs are read again, the group's columns only (and the keys and timestamp as of, whose
+   offline values are those of the rows served: then by pairs of buckets, else piece by piece, with no
+   shuffle by key). Their distribution values, split by range into a long frame (range, side, value),
+   are shuffled so that each range sits whole on one worker, which reduces it to a `Piece`; numeric
+   count tests add bin counts per piece. Pieces and counts are a few numbers: no column reaches the
+   client. Memory stays bounded whatever the rows and features: a group's long frame (17 bytes a value)
+   takes at most GROUP_SHARE of the workers' memory limits, down to one feature a group, and a feature
+   has as many ranges as it takes for one range's values, sorted (about 144 bytes a value), to take at
+   most RANGE_SHARE of one worker's.
 5. When few rows joined, one more pass gathers every pair's evidence of why (`rows_evidence`).
 6. `merge` on the client: the same `SkewReport` as the local engine's.
 
-Each pass reads and shuffles the inputs again: nothing stays in the cluster's memory between passes.
+Each pass (each group of pass 2) reads the inputs again: nothing stays in the cluster's memory between passes.
 Dask reruns the tasks of a worker that dies; the pieces and tasks are pure, so the result is the same.
 """
 
@@ -54,17 +61,23 @@ from ._model import SkewReport
 from ._profile import Profile, merge_profiles, profile
 from ._profile.build import profiled_names
 from ._settings import ClusterSpec
+from ._spill import RANGE_BYTES_PER_VALUE
 from ._stats import ranges
 from ._stats.common import floats
 
 BUCKET = "__skewcheck_bucket"
 RANGE, SIDE, VALUE = "__skewcheck_range", "__skewcheck_side", "__skewcheck_value"
+SIDES = ("offline", "online")
 # Bytes of one piece of input (and about one bucket), at 8 bytes a value: comparing a pair of buckets
 # takes several times that, well within a worker of 4 GB; big enough that the scheduler's work per
 # task (about a millisecond) stays out of the way.
 PIECE_BYTES = 32 * 1024 * 1024
-# Bytes of the values of one distribution range, both sides (float64): what a worker holds to sort one.
-RANGE_BYTES = 64 * 1024 * 1024
+# Bytes of one value in pass 2's long frame: range (Int64), side (Int8), value (Float64).
+LONG_BYTES_PER_VALUE = 17
+# Of the workers' memory limits added up, what one group of features' long frame may take; of one
+# worker's limit, what one range's values may take while `ranges.piece` sorts them (RANGE_BYTES_PER_VALUE).
+GROUP_SHARE = 0.25
+RANGE_SHARE = 0.125
 # Attempts of a task that raised (a worker that dies is retried by the scheduler anyway).
 RETRIES = 2
 
@@ -109,6 +122,15 @@ def connect(spec: ClusterSpec) -> Iterator[distributed.Client]:
         ) from None
     with client:
         yield client
+
+
+def worker_memory(client: distributed.Client) -> list[int]:
+    """Every worker's memory limit in bytes; a worker without one (or no worker yet) counts as this
+    machine's memory."""
+    workers = client.scheduler_info()["workers"].values()
+    return [info.get("memory_limit") or distributed.system.MEMORY_LIMIT for info in workers] or [
+        distributed.system.MEMORY_LIMIT
+    ]
 
 
 def _absolute(data: Any) -> Any:
@@ -203,10 +225,12 @@ def compare_on_dask(offline: Any, online: Any, *, client: Any, **compare_kwargs:
     pairs = bucket_pairs(sides, names, buckets, count)
 
     partials = _compute(client, [dask.delayed(_compare_pair)(plan, a, b) for a, b in pairs])
-    rows = max(s.rows for s in sides)
-    specs = _partial.distribution_specs(plan, partials, ranges=max(1, math.ceil(rows * 16 / RANGE_BYTES)))
-    values = [dask.delayed(_pair_values)(plan, specs, a, b) for a, b in pairs]
-    tests = distributions(client, specs, values)
+    memory = worker_memory(client)
+    specs = _partial.distribution_specs(plan, partials, ranges=range_count(memory, sum(s.rows for s in sides)))
+    tests = {name: _partial.Distribution(spec) for name, spec in specs.items()}
+    for group in feature_groups(specs, memory):
+        values = group_values(plan, sides, group, buckets, count)
+        tests.update(distributions(client, {name: specs[name] for name in group}, values))
     evidence, online_rows = [], _partial.rows_to_diagnose(plan, partials)
     if online_rows is not None:  # few rows joined: why, from every pair (one more pass, a rare one)
         evidence = _compute(client, [dask.delayed(_rows_evidence)(plan, online_rows, a, b) for a, b in pairs])
@@ -235,6 +259,64 @@ def _compare_pair(plan: _partial.Plan, offline: pd.DataFrame, online: pd.DataFra
     return _partial.compare_bucket(plan, *_pair(plan, offline, online))
 
 
+# --- pass 2: the distributions, a group of features at a time ----------------------------------------
+
+
+def range_count(memory: list[int], values: int) -> int:
+    """Ranges per feature, so that a range of a feature of `values` values (both sides) takes at most
+    RANGE_SHARE of the smallest worker's memory limit (if its values are spread evenly)."""
+    per_range = max(1, int(min(memory) * RANGE_SHARE) // RANGE_BYTES_PER_VALUE)
+    return max(1, math.ceil(values / per_range))
+
+
+def feature_groups(specs: dict[str, ranges.Spec], memory: list[int]) -> list[list[str]]:
+    """The features pass 2 has work for, in groups (in order) whose long frame takes at most GROUP_SHARE
+    of the workers' memory limits added up, at least one feature a group. Count tests put no value in
+    the long frame: they go with any group."""
+    room, groups, size = sum(memory) * GROUP_SHARE, [], 0
+    for name, spec in specs.items():
+        if not (spec.needs_ranges or spec.needs_counts or spec.plot_edges is not None):
+            continue  # the summaries suffice
+        need = (spec.offline + spec.online) * LONG_BYTES_PER_VALUE if spec.needs_ranges else 0
+        if not groups or size + need > room:
+            groups.append([])
+            size = 0
+        groups[-1].append(name)
+        size += need
+    return groups
+
+
+def group_values(
+    plan: _partial.Plan, sides: tuple[Source, Source], group: list[str], buckets: tuple[pl.Expr, pl.Expr], count: int
+) -> list[Any]:
+    """The delayed {feature: (offline values, online values)} of the features `group`, from the inputs
+    read again, their `group` columns only. As of, per pair of the `count` buckets (with the keys and
+    timestamp: the offline values are those of the rows served); else per piece of either side (the
+    other side empty), with no shuffle: the values of a side are all its rows'."""
+    if plan.asof:
+        names = tuple([c for c in plan.columns(side) if c not in plan.features or c in group] for side in SIDES)
+        return [dask.delayed(_pair_values)(plan, group, a, b) for a, b in bucket_pairs(sides, names, buckets, count)]
+    return [
+        dask.delayed(_piece_values)(plan, index, group, piece)
+        for index, source in enumerate(sides)
+        for piece in pieces(source, group, piece_count(source, group))
+    ]
+
+
+def _pair_values(
+    plan: _partial.Plan, names: list[str], offline: pd.DataFrame, online: pd.DataFrame
+) -> dict[str, tuple[pl.Series, pl.Series]]:
+    return _partial.distribution_values(plan, *_pair(plan, offline, online), names)
+
+
+def _piece_values(
+    plan: _partial.Plan, side: int, names: list[str], piece: tuple[Any, int, int]
+) -> dict[str, tuple[pl.Series, pl.Series]]:
+    frames = [pl.DataFrame(schema=plan.offline_schema), pl.DataFrame(schema=plan.online_schema)]
+    frames[side] = read(piece)
+    return _partial.distribution_values(plan, *frames, names)
+
+
 def _ranged(specs: dict[str, ranges.Spec]) -> dict[str, int]:
     """The features whose test needs pass-2 ranges (KS, Wasserstein), each with the number of its first
     range: range r of feature f is global range ``first[f] + r`` of the long frame."""
@@ -245,17 +327,11 @@ def _ranged(specs: dict[str, ranges.Spec]) -> dict[str, int]:
     return first
 
 
-def _pair_values(
-    plan: _partial.Plan, specs: dict[str, ranges.Spec], offline: pd.DataFrame, online: pd.DataFrame
-) -> dict[str, tuple[pl.Series, pl.Series]]:
-    return _partial.distribution_values(plan, *_pair(plan, offline, online), specs)
-
-
 def _split(
     specs: dict[str, ranges.Spec], first: dict[str, int], values: dict[str, tuple[pl.Series, pl.Series]]
 ) -> tuple[pd.DataFrame, dict[str, dict[str, tuple[Any, Any]]]]:
-    """Pass 2 on the values of one pair: those of the ranged features as a long frame (global range,
-    side, value); and per feature the counts that add up over pairs: values per range (``sizes``), the
+    """Pass 2 on the values of one pair or piece: those of the ranged features as a long frame (global
+    range, side, value); and per feature the counts that add up over them: values per range (``sizes``), the
     bin counts of a count test (``counts``), the histogram's (``plot``)."""
     long, small = [_long_schema()], {}
     for name, (off, on) in values.items():
@@ -312,12 +388,13 @@ def _range_piece(spec: ranges.Spec, index: int, before: list[tuple[int, int]], p
 def distributions(
     client: distributed.Client, specs: dict[str, ranges.Spec], values: list[Any]
 ) -> dict[str, _partial.Distribution]:
-    """Pass 2 of every tested feature: the pieces of its ranges or its bin counts, and its histogram's
-    counts, from `values`, the delayed {feature: (offline values, online values)} of every pair of buckets.
+    """Pass 2 of the features `specs` (a group): the pieces of their ranges or their bin counts, and their
+    histograms' counts, from `values`, the delayed {feature: (offline values, online values)} of every pair
+    of buckets or piece (`group_values`).
 
-    One graph: the pairs' values split by range go through a shuffle to one partition per range, whose
-    piece is taken as soon as it arrives (nothing is persisted); the counts below each range come from
-    the pairs' small tables, which the pieces wait for."""
+    One graph: the values split by range go through a shuffle to one partition per range, whose piece is
+    taken as soon as it arrives (nothing is persisted); the counts below each range come from the small
+    tables of the pairs or pieces, which the pieces wait for."""
     first = _ranged(specs)
     split = [dask.delayed(_split, nout=2)(specs, first, part) for part in values]
     smalls = dask.delayed(list)([small for _, small in split])

@@ -36,12 +36,17 @@ def client():
         yield dask_client
 
 
+# Pass 2 sized as for workers of 200 KB: ranges of 173 values, one feature of a few thousand values a group.
+SMALL_WORKERS = [200_000, 200_000]
+
+
 @pytest.fixture
 def small_pieces(monkeypatch):
-    """Pieces of about 16 KB and distribution ranges of 12 KB: the small inputs of these tests are read
-    in several pieces, shuffled into several buckets, and their distributions cut in several ranges."""
+    """Pieces of about 16 KB and pass 2 sized for workers of 200 KB: the small inputs of these tests are
+    read in several pieces, shuffled into several buckets, their distributions tested a feature at a time
+    and cut in many ranges."""
     monkeypatch.setattr(_dask, "PIECE_BYTES", 16_000)
-    monkeypatch.setattr(_dask, "RANGE_BYTES", 12_000)
+    monkeypatch.setattr(_dask, "worker_memory", lambda client: SMALL_WORKERS)
 
 
 def _shop(rows: int = 3_000, seed: int = 7) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -81,6 +86,7 @@ def _history(rows: int = 2_000, seed: int = 3) -> tuple[pl.DataFrame, pl.DataFra
             "user": np.repeat(np.arange(users), 5),
             "ts": [day + timedelta(days=int(d)) for d in np.tile(np.arange(5), users)],
             "score": rng.normal(0, 1, users * 5),
+            "spend": rng.gamma(2.0, 30.0, users * 5),
         }
     )
     served = pl.DataFrame(
@@ -188,6 +194,49 @@ def test_pass_two_on_the_cluster_gives_the_in_memory_statistics(client, test):
         assert (got[name].p_value is None) == (expected.p_value is None)
         if expected.p_value is not None:
             assert math.isclose(got[name].p_value, expected.p_value, rel_tol=1e-9, abs_tol=1e-300)
+
+
+GB = 2**30
+
+
+@pytest.mark.parametrize("rows", [10_000_000, 60_000_000])
+def test_pass_two_is_sized_to_the_workers_memory_whatever_the_rows(rows):
+    workers = [4 * GB, 4 * GB]  # the benchmark's cluster
+    count = _dask.range_count(workers, 2 * rows)
+    ranged = ranges.Spec("numeric", "wasserstein", 0.1, rows, rows, boundaries=tuple(range(count - 1)))
+    counted = ranges.Spec("numeric", "psi", 0.1, rows, rows, needs_counts=True)
+    categorical = ranges.Spec("categorical", "jensenshannon", 0.1, rows, rows)
+    specs = {f"x{i}": ranged for i in range(18)} | {"counted": counted, "categorical": categorical}
+
+    groups = _dask.feature_groups(specs, workers)
+
+    assert 2 * rows / count * _dask.RANGE_BYTES_PER_VALUE <= 4 * GB * _dask.RANGE_SHARE  # one range, sorted
+    assert sorted(itertools.chain(*groups)) == sorted(set(specs) - {"categorical"})  # each once; no pass 2 needed
+    for group in groups:
+        long_frame = sum(2 * rows * _dask.LONG_BYTES_PER_VALUE for name in group if name != "counted")
+        assert long_frame <= 8 * GB * _dask.GROUP_SHARE or len(group) == 1
+    # 340 MB a feature at 10M rows, 2.04 GB at 60M, in groups of up to 2 GiB; the count test joins the last
+    assert [len(group) for group in groups] == ([6, 6, 7] if rows == 10_000_000 else [1] * 17 + [2])
+
+
+@pytest.mark.parametrize("join", ["keys", "as of"])
+def test_pass_two_a_feature_at_a_time_in_many_ranges_gives_the_local_report(client, small_pieces, monkeypatch, join):
+    groups, distributions = [], _dask.distributions
+
+    def recorded(client, specs, values):
+        groups.append({name: spec.ranges for name, spec in specs.items() if spec.needs_ranges})
+        return distributions(client, specs, values)
+
+    monkeypatch.setattr(_dask, "distributions", recorded)
+    if join == "keys":
+        on_dask, local = _both(*_shop(), client, keys="id")
+    else:
+        on_dask, local = _both(*_history(), client, keys="user", timestamp="ts", asof=True, asof_tolerance="2d")
+
+    ranged = [group for group in groups if group]
+    assert len(ranged) >= 2 and all(len(group) == 1 for group in ranged)  # one graph per feature
+    assert all(count >= 5 for group in ranged for count in group.values())  # visits: 9 (few distinct values)
+    _assert_same(on_dask, local)
 
 
 # --- profiles -----------------------------------------------------------------------------------
