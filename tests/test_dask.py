@@ -219,8 +219,13 @@ def test_pass_two_is_sized_to_the_workers_memory_whatever_the_rows(rows):
     assert [len(group) for group in groups] == ([6, 6, 7] if rows == 10_000_000 else [1] * 17 + [2])
 
 
-@pytest.mark.parametrize("join", ["keys", "as of"])
-def test_pass_two_a_feature_at_a_time_in_many_ranges_gives_the_local_report(client, small_pieces, monkeypatch, join):
+@pytest.mark.parametrize(
+    ("join", "share", "sizes"),
+    [("keys", 0.25, [1, 1, 1]), ("keys", 0.6, [2, 1]), ("as of", 0.25, [1, 1])],  # features of ~100 KB, ~70 KB
+)
+def test_pass_two_in_groups_of_features_and_many_ranges_gives_the_local_report(
+    client, small_pieces, monkeypatch, join, share, sizes
+):
     groups, distributions = [], _dask.distributions
 
     def recorded(client, specs, values):
@@ -228,14 +233,14 @@ def test_pass_two_a_feature_at_a_time_in_many_ranges_gives_the_local_report(clie
         return distributions(client, specs, values)
 
     monkeypatch.setattr(_dask, "distributions", recorded)
+    monkeypatch.setattr(_dask, "GROUP_SHARE", share)  # of 2 x 200 KB
     if join == "keys":
         on_dask, local = _both(*_shop(), client, keys="id")
     else:
         on_dask, local = _both(*_history(), client, keys="user", timestamp="ts", asof=True, asof_tolerance="2d")
 
-    ranged = [group for group in groups if group]
-    assert len(ranged) >= 2 and all(len(group) == 1 for group in ranged)  # one graph per feature
-    assert all(count >= 5 for group in ranged for count in group.values())  # visits: 9 (few distinct values)
+    assert [len(group) for group in groups if group] == sizes  # one graph per group
+    assert all(count >= 5 for group in groups for count in group.values())  # visits: 9 (few distinct values)
     _assert_same(on_dask, local)
 
 
