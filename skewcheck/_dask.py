@@ -11,7 +11,8 @@ The comparison is the bucketed one of `_partial`, with Dask moving the rows:
 2. **Shuffle.** Both sides are shuffled by bucket with ``set_index(BUCKET, divisions=(0, 1, ..., B))``:
    partition b of each side holds bucket b, so partition b of one side meets partition b of the other.
 3. **Pass 1.** Every pair of partitions is compared on a worker (`compare_bucket`); the small, picklable
-   partials come to the client, whose merged summaries give every tested feature its ranges.
+   partials come to the client, whose merged summaries give every tested feature its ranges. Their
+   diagnosis samples are folded into one on the workers first (`pass_one`).
 4. **Pass 2**, a group of features at a time, each group one graph computed and released before the
    next. The inputs are read again, the group's columns only (and the keys and timestamp as of, whose
    offline values are those of the rows served: then by pairs of buckets, else piece by piece, with no
@@ -56,6 +57,7 @@ except ImportError as missing:  # the core never needs Dask; this engine is the 
 from . import _partial
 from ._compare import load_sides, side_wheres
 from ._errors import SkewcheckInputError
+from ._feature_partial import join_names
 from ._io import Source, load
 from ._model import SkewReport
 from ._profile import Profile, merge_profiles, profile
@@ -64,6 +66,7 @@ from ._settings import ClusterSpec
 from ._spill import RANGE_BYTES_PER_VALUE
 from ._stats import ranges
 from ._stats.common import floats
+from ._values import first_of_groups
 
 BUCKET = "__skewcheck_bucket"
 RANGE, SIDE, VALUE = "__skewcheck_range", "__skewcheck_side", "__skewcheck_value"
@@ -78,6 +81,8 @@ LONG_BYTES_PER_VALUE = 17
 # worker's limit, what one range's values may take while `ranges.piece` sorts them (RANGE_BYTES_PER_VALUE).
 GROUP_SHARE = 0.25
 RANGE_SHARE = 0.125
+# Pass-1 diagnosis samples folded together per task (`pass_one`).
+FOLD = 8
 # Attempts of a task that raised (a worker that dies is retried by the scheduler anyway).
 RETRIES = 2
 
@@ -224,7 +229,7 @@ def compare_on_dask(offline: Any, online: Any, *, client: Any, **compare_kwargs:
     buckets = _partial.bucket_of(plan, "offline", count), _partial.bucket_of(plan, "online", count)
     pairs = bucket_pairs(sides, names, buckets, count)
 
-    partials = _compute(client, [dask.delayed(_compare_pair)(plan, a, b) for a, b in pairs])
+    partials = pass_one(client, plan, pairs)
     memory = worker_memory(client)
     specs = _partial.distribution_specs(plan, partials, ranges=range_count(memory, sum(s.rows for s in sides)))
     tests = {name: _partial.Distribution(spec) for name, spec in specs.items()}
@@ -245,6 +250,38 @@ def bucket_count(client: distributed.Client, sides: tuple[Source, Source], names
 
 def _compute(client: distributed.Client, tasks: list[Any]) -> list[Any]:
     return client.gather(client.compute(tasks, retries=RETRIES))
+
+
+def pass_one(client: distributed.Client, plan: _partial.Plan, pairs: list[tuple[Any, Any]]) -> list[Any]:
+    """Every pair's `BucketPartial`, in order. Their diagnosis samples (up to FIT_SAMPLE mismatching
+    pairs of each group, feature and bucket) are folded on the workers, FOLD at a time, into the first
+    partial's: the FIT_SAMPLE first of all of them, which is what `merge` takes. So the client receives
+    one sample a feature, not one a bucket."""
+    partials = [dask.delayed(_compare_pair)(plan, a, b) for a, b in pairs]
+    samples = [dask.delayed(_samples)(partial) for partial in partials]
+    while len(samples) > 1:
+        samples = [dask.delayed(_fold_samples)(plan, samples[i : i + FOLD]) for i in range(0, len(samples), FOLD)]
+    *found, folded = _compute(client, [*(dask.delayed(_without_samples)(p) for p in partials), samples[0]])
+    features = {name: replace(part, sample=folded[name]) for name, part in found[0].features.items()}
+    return [replace(found[0], features=features), *found[1:]]
+
+
+def _samples(partial: _partial.BucketPartial) -> dict[str, pl.DataFrame | None]:
+    return {name: part.sample for name, part in partial.features.items()}
+
+
+def _without_samples(partial: _partial.BucketPartial) -> _partial.BucketPartial:
+    return replace(partial, features={name: replace(part, sample=None) for name, part in partial.features.items()})
+
+
+def _fold_samples(plan: _partial.Plan, samples: list[dict[str, pl.DataFrame | None]]) -> dict[str, pl.DataFrame | None]:
+    """The diagnosis samples of consecutive pairs, as one pair's (`first_of_groups` of them all, in order)."""
+    on, _ = join_names(plan)
+    folded = {}
+    for name in samples[0]:
+        found = [sample[name] for sample in samples if sample[name] is not None]
+        folded[name] = first_of_groups(pl.concat(found), on) if found else None
+    return folded
 
 
 def _pair(plan: _partial.Plan, offline: pd.DataFrame, online: pd.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

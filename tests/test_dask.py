@@ -19,7 +19,7 @@ import pytest
 from distributed import Client, LocalCluster, WorkerPlugin
 
 import skewcheck
-from skewcheck import _dask
+from skewcheck import _dask, _diagnose, _partial, _values
 from skewcheck._cli import main
 from skewcheck._io import load
 from skewcheck._partial import ROW
@@ -388,6 +388,52 @@ def test_without_keys_the_distributions_are_the_local_ones(client, small_pieces)
 
     on_dask, local = _both(offline.drop("id"), online.drop("id"), client, tests={"spend": "ks"})
 
+    _assert_same(on_dask, local)
+
+
+def _set_fit_sample(pairs: int) -> None:
+    from skewcheck import _diagnose, _values
+
+    _diagnose.FIT_SAMPLE = _values.FIT_SAMPLE = pairs
+
+
+def test_the_buckets_diagnosis_samples_fold_into_one_on_the_workers_as_the_local_sample(
+    client, small_pieces, monkeypatch
+):
+    rng = np.random.default_rng(1)
+    offline = pl.DataFrame({"id": np.arange(3_000), "spend": rng.gamma(2.0, 30.0, 3_000)})
+    noise = pl.Series(rng.normal(0, 50, 3_000))
+    online = offline.with_columns(  # two mismatches in seven: one scaled, one noisy
+        pl.when(pl.col("id") % 7 == 0)
+        .then(pl.col("spend") * 100)
+        .when(pl.col("id") % 7 == 1)
+        .then(pl.col("spend") + noise)
+        .otherwise(pl.col("spend"))
+        .alias("spend")
+    ).sample(fraction=1.0, shuffle=True, seed=2)
+    gathered, pass_one = [], _dask.pass_one
+    monkeypatch.setattr(_dask, "pass_one", lambda *args: gathered.extend(pass_one(*args)) or gathered)
+    monkeypatch.setattr(_dask, "PIECE_BYTES", 4_000)  # a dozen buckets
+    monkeypatch.setattr(_dask, "FOLD", 2)  # a tree of folds several levels deep
+    fit_sample = _diagnose.FIT_SAMPLE
+    monkeypatch.setattr(_diagnose, "FIT_SAMPLE", 10)  # the diagnosis fitted on 10 of the 858 mismatches
+    monkeypatch.setattr(_values, "FIT_SAMPLE", 10)
+    client.run(_set_fit_sample, 10)
+    try:
+        on_dask, local = _both(offline, online, client, keys="id")
+    finally:
+        client.run(_set_fit_sample, fit_sample)  # the workers are the module's
+
+    assert len(gathered) >= 8
+    assert all(part.sample is None for partial in gathered[1:] for part in partial.features.values())
+    plan = _partial.plan(offline, online, keys="id")
+    whole = (
+        frame.select(plan.columns(side)).with_row_index(ROW)
+        for frame, side in ((offline, "offline"), (online, "online"))
+    )
+    expected = _partial.compare_bucket(plan, *whole).features["spend"].sample  # all rows in one bucket
+    assert expected.height == 10 and gathered[0].features["spend"].sample.equals(expected)
+    assert local["features"][0]["diagnosis"]["secondary"]["share"] == 0.6002331002331003  # 6 of the 10 scaled
     _assert_same(on_dask, local)
 
 
