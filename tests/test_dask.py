@@ -19,7 +19,7 @@ import pytest
 from distributed import Client, LocalCluster, WorkerPlugin
 
 import skewcheck
-from skewcheck import _dask, _diagnose, _partial, _values
+from skewcheck import _dask, _dask_distributions, _diagnose, _partial, _values
 from skewcheck._cli import main
 from skewcheck._io import load
 from skewcheck._partial import ROW
@@ -46,7 +46,7 @@ def small_pieces(monkeypatch):
     read in several pieces, shuffled into several buckets, their distributions tested a feature at a time
     and cut in many ranges."""
     monkeypatch.setattr(_dask, "PIECE_BYTES", 16_000)
-    monkeypatch.setattr(_dask, "worker_memory", lambda client: SMALL_WORKERS)
+    monkeypatch.setattr(_dask_distributions, "worker_memory", lambda client: SMALL_WORKERS)
 
 
 def _shop(rows: int = 3_000, seed: int = 7) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -181,7 +181,7 @@ def test_pass_two_on_the_cluster_gives_the_in_memory_statistics(client, test):
     }
     specs = {name: ranges.spec(kinds[name], *summaries[name], test=tests[name], ranges=5) for name in tests}
 
-    passes = _dask.distributions(client, specs, [dask.delayed(part) for part in parts])
+    passes = _dask_distributions.distributions(client, specs, [dask.delayed(part) for part in parts])
 
     got = {
         name: ranges.combine(p.spec, *summaries[name], pieces=p.pieces, counts=p.counts) for name, p in passes.items()
@@ -202,19 +202,21 @@ GB = 2**30
 @pytest.mark.parametrize("rows", [10_000_000, 60_000_000])
 def test_pass_two_is_sized_to_the_workers_memory_whatever_the_rows(rows):
     workers = [4 * GB, 4 * GB]  # the benchmark's cluster
-    count = _dask.range_count(workers, 2 * rows)
+    count = _dask_distributions.range_count(workers, 2 * rows)
     ranged = ranges.Spec("numeric", "wasserstein", 0.1, rows, rows, boundaries=tuple(range(count - 1)))
     counted = ranges.Spec("numeric", "psi", 0.1, rows, rows, needs_counts=True)
     categorical = ranges.Spec("categorical", "jensenshannon", 0.1, rows, rows)
     specs = {f"x{i}": ranged for i in range(18)} | {"counted": counted, "categorical": categorical}
 
-    groups = _dask.feature_groups(specs, workers)
+    groups = _dask_distributions.feature_groups(specs, workers)
 
-    assert 2 * rows / count * _dask.RANGE_BYTES_PER_VALUE <= 4 * GB * _dask.RANGE_SHARE  # one range, sorted
+    assert (
+        2 * rows / count * _dask_distributions.RANGE_BYTES_PER_VALUE <= 4 * GB * _dask_distributions.RANGE_SHARE
+    )  # one range, sorted
     assert sorted(itertools.chain(*groups)) == sorted(set(specs) - {"categorical"})  # each once; no pass 2 needed
     for group in groups:
-        long_frame = sum(2 * rows * _dask.LONG_BYTES_PER_VALUE for name in group if name != "counted")
-        assert long_frame <= 8 * GB * _dask.GROUP_SHARE or len(group) == 1
+        long_frame = sum(2 * rows * _dask_distributions.LONG_BYTES_PER_VALUE for name in group if name != "counted")
+        assert long_frame <= 8 * GB * _dask_distributions.GROUP_SHARE or len(group) == 1
     # 340 MB a feature at 10M rows, 2.04 GB at 60M, in groups of up to 2 GiB; the count test joins the last
     assert [len(group) for group in groups] == ([6, 6, 7] if rows == 10_000_000 else [1] * 17 + [2])
 
@@ -226,14 +228,14 @@ def test_pass_two_is_sized_to_the_workers_memory_whatever_the_rows(rows):
 def test_pass_two_in_groups_of_features_and_many_ranges_gives_the_local_report(
     client, small_pieces, monkeypatch, join, share, sizes
 ):
-    groups, distributions = [], _dask.distributions
+    groups, distributions = [], _dask_distributions.distributions
 
     def recorded(client, specs, values):
         groups.append({name: spec.ranges for name, spec in specs.items() if spec.needs_ranges})
         return distributions(client, specs, values)
 
-    monkeypatch.setattr(_dask, "distributions", recorded)
-    monkeypatch.setattr(_dask, "GROUP_SHARE", share)  # of 2 x 200 KB
+    monkeypatch.setattr(_dask_distributions, "distributions", recorded)
+    monkeypatch.setattr(_dask_distributions, "GROUP_SHARE", share)  # of 2 x 200 KB
     if join == "keys":
         on_dask, local = _both(*_shop(), client, keys="id")
     else:
