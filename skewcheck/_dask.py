@@ -11,14 +11,16 @@ The comparison is the bucketed one of `_partial`, with Dask moving the rows:
 2. **Shuffle.** Both sides are shuffled by bucket with ``set_index(BUCKET, divisions=(0, 1, ..., B))``:
    partition b of each side holds bucket b, so partition b of one side meets partition b of the other.
 3. **Pass 1.** Every pair of partitions is compared on a worker (`compare_bucket`); the small, picklable
-   partials come to the client, whose merged summaries give every tested feature its ranges.
-4. **Pass 2.** Every pair gives its distribution values, split by range into a long frame (range, side,
-   value), shuffled so that each range sits whole on one worker, which reduces it to a `Piece`; numeric
-   count tests add bin counts per pair. Pieces and counts are a few numbers: no column reaches the client.
+   partials come to the client, whose merged summaries give every tested feature its ranges. Their
+   diagnosis samples are folded into one on the workers first (`pass_one`).
+4. **Pass 2** (`_dask_distributions`), a group of features at a time: their distribution values, read
+   again and split by range into a long frame (range, side, value), are shuffled so that each range sits
+   whole on one worker, which reduces it to a `Piece`. Groups and ranges are sized to the workers'
+   memory limits, so that memory stays bounded whatever the rows and features.
 5. When few rows joined, one more pass gathers every pair's evidence of why (`rows_evidence`).
 6. `merge` on the client: the same `SkewReport` as the local engine's.
 
-Each pass reads and shuffles the inputs again: nothing stays in the cluster's memory between passes.
+Each pass (each group of pass 2) reads the inputs again: nothing stays in the cluster's memory between passes.
 Dask reruns the tasks of a worker that dies; the pieces and tasks are pure, so the result is the same.
 """
 
@@ -32,7 +34,6 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 try:
@@ -49,22 +50,21 @@ except ImportError as missing:  # the core never needs Dask; this engine is the 
 from . import _partial
 from ._compare import load_sides, side_wheres
 from ._errors import SkewcheckInputError
+from ._feature_partial import join_names
 from ._io import Source, load
 from ._model import SkewReport
 from ._profile import Profile, merge_profiles, profile
 from ._profile.build import profiled_names
 from ._settings import ClusterSpec
-from ._stats import ranges
-from ._stats.common import floats
+from ._values import first_of_groups
 
 BUCKET = "__skewcheck_bucket"
-RANGE, SIDE, VALUE = "__skewcheck_range", "__skewcheck_side", "__skewcheck_value"
 # Bytes of one piece of input (and about one bucket), at 8 bytes a value: comparing a pair of buckets
 # takes several times that, well within a worker of 4 GB; big enough that the scheduler's work per
 # task (about a millisecond) stays out of the way.
 PIECE_BYTES = 32 * 1024 * 1024
-# Bytes of the values of one distribution range, both sides (float64): what a worker holds to sort one.
-RANGE_BYTES = 64 * 1024 * 1024
+# Pass-1 diagnosis samples folded together per task (`pass_one`).
+FOLD = 8
 # Attempts of a task that raised (a worker that dies is retried by the scheduler anyway).
 RETRIES = 2
 
@@ -193,6 +193,8 @@ def bucket_pairs(
 
 def compare_on_dask(offline: Any, online: Any, *, client: Any, **compare_kwargs: Any) -> SkewReport:
     """`compare(offline, online, **compare_kwargs)` on the cluster of `client`: the same report."""
+    from ._dask_distributions import pass_two  # lazily: it reads the inputs with this module's pieces
+
     client = resolve_client(client)
     plan = _partial.plan(offline, online, **compare_kwargs)
     wheres = side_wheres(*(compare_kwargs.get(name) for name in ("where", "where_offline", "where_online")))
@@ -202,11 +204,8 @@ def compare_on_dask(offline: Any, online: Any, *, client: Any, **compare_kwargs:
     buckets = _partial.bucket_of(plan, "offline", count), _partial.bucket_of(plan, "online", count)
     pairs = bucket_pairs(sides, names, buckets, count)
 
-    partials = _compute(client, [dask.delayed(_compare_pair)(plan, a, b) for a, b in pairs])
-    rows = max(s.rows for s in sides)
-    specs = _partial.distribution_specs(plan, partials, ranges=max(1, math.ceil(rows * 16 / RANGE_BYTES)))
-    values = [dask.delayed(_pair_values)(plan, specs, a, b) for a, b in pairs]
-    tests = distributions(client, specs, values)
+    partials = pass_one(client, plan, pairs)
+    tests = pass_two(client, plan, partials, sides, buckets, count)
     evidence, online_rows = [], _partial.rows_to_diagnose(plan, partials)
     if online_rows is not None:  # few rows joined: why, from every pair (one more pass, a rare one)
         evidence = _compute(client, [dask.delayed(_rows_evidence)(plan, online_rows, a, b) for a, b in pairs])
@@ -223,6 +222,38 @@ def _compute(client: distributed.Client, tasks: list[Any]) -> list[Any]:
     return client.gather(client.compute(tasks, retries=RETRIES))
 
 
+def pass_one(client: distributed.Client, plan: _partial.Plan, pairs: list[tuple[Any, Any]]) -> list[Any]:
+    """Every pair's `BucketPartial`, in order. Their diagnosis samples (up to FIT_SAMPLE mismatching
+    pairs of each group, feature and bucket) are folded on the workers, FOLD at a time, into the first
+    partial's: the FIT_SAMPLE first of all of them, which is what `merge` takes. So the client receives
+    one sample a feature, not one a bucket."""
+    partials = [dask.delayed(_compare_pair)(plan, a, b) for a, b in pairs]
+    samples = [dask.delayed(_samples)(partial) for partial in partials]
+    while len(samples) > 1:
+        samples = [dask.delayed(_fold_samples)(plan, samples[i : i + FOLD]) for i in range(0, len(samples), FOLD)]
+    *found, folded = _compute(client, [*(dask.delayed(_without_samples)(p) for p in partials), samples[0]])
+    features = {name: replace(part, sample=folded[name]) for name, part in found[0].features.items()}
+    return [replace(found[0], features=features), *found[1:]]
+
+
+def _samples(partial: _partial.BucketPartial) -> dict[str, pl.DataFrame | None]:
+    return {name: part.sample for name, part in partial.features.items()}
+
+
+def _without_samples(partial: _partial.BucketPartial) -> _partial.BucketPartial:
+    return replace(partial, features={name: replace(part, sample=None) for name, part in partial.features.items()})
+
+
+def _fold_samples(plan: _partial.Plan, samples: list[dict[str, pl.DataFrame | None]]) -> dict[str, pl.DataFrame | None]:
+    """The diagnosis samples of consecutive pairs, as one pair's (`first_of_groups` of them all, in order)."""
+    on, _ = join_names(plan)
+    folded = {}
+    for name in samples[0]:
+        found = [sample[name] for sample in samples if sample[name] is not None]
+        folded[name] = first_of_groups(pl.concat(found), on) if found else None
+    return folded
+
+
 def _pair(plan: _partial.Plan, offline: pd.DataFrame, online: pd.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     return to_polars(offline, plan.offline_schema), to_polars(online, plan.online_schema)
 
@@ -233,111 +264,6 @@ def _rows_evidence(plan: _partial.Plan, online_rows: int, offline: pd.DataFrame,
 
 def _compare_pair(plan: _partial.Plan, offline: pd.DataFrame, online: pd.DataFrame) -> _partial.BucketPartial:
     return _partial.compare_bucket(plan, *_pair(plan, offline, online))
-
-
-def _ranged(specs: dict[str, ranges.Spec]) -> dict[str, int]:
-    """The features whose test needs pass-2 ranges (KS, Wasserstein), each with the number of its first
-    range: range r of feature f is global range ``first[f] + r`` of the long frame."""
-    first, total = {}, 0
-    for name, spec in specs.items():
-        if spec.needs_ranges:
-            first[name], total = total, total + spec.ranges
-    return first
-
-
-def _pair_values(
-    plan: _partial.Plan, specs: dict[str, ranges.Spec], offline: pd.DataFrame, online: pd.DataFrame
-) -> dict[str, tuple[pl.Series, pl.Series]]:
-    return _partial.distribution_values(plan, *_pair(plan, offline, online), specs)
-
-
-def _split(
-    specs: dict[str, ranges.Spec], first: dict[str, int], values: dict[str, tuple[pl.Series, pl.Series]]
-) -> tuple[pd.DataFrame, dict[str, dict[str, tuple[Any, Any]]]]:
-    """Pass 2 on the values of one pair: those of the ranged features as a long frame (global range,
-    side, value); and per feature the counts that add up over pairs: values per range (``sizes``), the
-    bin counts of a count test (``counts``), the histogram's (``plot``)."""
-    long, small = [_long_schema()], {}
-    for name, (off, on) in values.items():
-        spec = specs.get(name)
-        if spec is None:  # no test runs
-            continue
-        small[name] = {}
-        if name in first:
-            index = [spec.range_of(sample) for sample in (off, on)]
-            small[name]["sizes"] = tuple(np.bincount(i.to_numpy(), minlength=spec.ranges) for i in index)
-            long += [
-                pl.DataFrame(
-                    {
-                        RANGE: i.cast(pl.Int64) + first[name],
-                        SIDE: pl.repeat(side, sample.len(), dtype=pl.Int8, eager=True),
-                        VALUE: pl.Series(floats(sample), dtype=pl.Float64),
-                    }
-                )
-                for side, (i, sample) in enumerate(zip(index, (off, on)))
-            ]
-        if spec.needs_counts:
-            small[name]["counts"] = (ranges.bin_counts(spec, off), ranges.bin_counts(spec, on))
-        if spec.plot_edges is not None:
-            small[name]["plot"] = (ranges.plot_counts(spec, off), ranges.plot_counts(spec, on))
-    return to_pandas(pl.concat(long)), small
-
-
-def _long_schema() -> pl.DataFrame:
-    return pl.DataFrame(schema={RANGE: pl.Int64, SIDE: pl.Int8, VALUE: pl.Float64})
-
-
-def _added(smalls: list[dict[str, dict[str, tuple[Any, Any]]]], name: str, what: str) -> tuple[Any, Any] | None:
-    """The (offline, online) counts `what` of feature `name`, added over the pairs; None if none has them."""
-    found = [small[name][what] for small in smalls if what in small.get(name, {})]
-    if not found:
-        return None
-    if what == "counts":
-        return tuple(ranges.merge_counts(f[side] for f in found) for side in (0, 1))
-    return tuple(sum(f[side] for f in found) for side in (0, 1))
-
-
-def _before(smalls: list[dict[str, dict[str, tuple[Any, Any]]]], name: str) -> list[tuple[int, int]]:
-    """The (offline, online) values below each range of feature `name`."""
-    sizes = _added(smalls, name, "sizes")
-    return ranges.counts_before(list(zip(sizes[0].tolist(), sizes[1].tolist())))
-
-
-def _range_piece(spec: ranges.Spec, index: int, before: list[tuple[int, int]], part: pd.DataFrame) -> ranges.Piece:
-    frame = to_polars(part, {})
-    off, on = (frame.filter(pl.col(SIDE) == side).get_column(VALUE) for side in (0, 1))
-    return ranges.piece(spec, index, off, on, before[index])
-
-
-def distributions(
-    client: distributed.Client, specs: dict[str, ranges.Spec], values: list[Any]
-) -> dict[str, _partial.Distribution]:
-    """Pass 2 of every tested feature: the pieces of its ranges or its bin counts, and its histogram's
-    counts, from `values`, the delayed {feature: (offline values, online values)} of every pair of buckets.
-
-    One graph: the pairs' values split by range go through a shuffle to one partition per range, whose
-    piece is taken as soon as it arrives (nothing is persisted); the counts below each range come from
-    the pairs' small tables, which the pieces wait for."""
-    first = _ranged(specs)
-    split = [dask.delayed(_split, nout=2)(specs, first, part) for part in values]
-    smalls = dask.delayed(list)([small for _, small in split])
-    tasks = []
-    if first:
-        long = dd.from_delayed([frame for frame, _ in split], meta=to_pandas(_long_schema()), verify_meta=False)
-        parts = long.set_index(RANGE, divisions=tuple(range(sum(specs[n].ranges for n in first) + 1))).to_delayed()
-        for name, start in first.items():
-            before = dask.delayed(_before)(smalls, name)
-            tasks += [
-                dask.delayed(_range_piece)(specs[name], r, before, parts[start + r]) for r in range(specs[name].ranges)
-            ]
-    *pieces, found = _compute(client, [*tasks, smalls])
-    pieces_of = {name: tuple(pieces[start : start + specs[name].ranges]) for name, start in first.items()}
-    return {
-        name: _partial.Distribution(
-            spec, pieces_of.get(name, ()), _added(found, name, "counts"), _added(found, name, "plot")
-        )
-        for name, spec in specs.items()
-    }
 
 
 # --- profiles --------------------------------------------------------------------------------------

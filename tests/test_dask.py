@@ -19,7 +19,7 @@ import pytest
 from distributed import Client, LocalCluster, WorkerPlugin
 
 import skewcheck
-from skewcheck import _dask
+from skewcheck import _dask, _dask_distributions, _diagnose, _partial, _values
 from skewcheck._cli import main
 from skewcheck._io import load
 from skewcheck._partial import ROW
@@ -36,12 +36,17 @@ def client():
         yield dask_client
 
 
+# Pass 2 sized as for workers of 200 KB: ranges of 173 values, one feature of a few thousand values a group.
+SMALL_WORKERS = [200_000, 200_000]
+
+
 @pytest.fixture
 def small_pieces(monkeypatch):
-    """Pieces of about 16 KB and distribution ranges of 12 KB: the small inputs of these tests are read
-    in several pieces, shuffled into several buckets, and their distributions cut in several ranges."""
+    """Pieces of about 16 KB and pass 2 sized for workers of 200 KB: the small inputs of these tests are
+    read in several pieces, shuffled into several buckets, their distributions tested a feature at a time
+    and cut in many ranges."""
     monkeypatch.setattr(_dask, "PIECE_BYTES", 16_000)
-    monkeypatch.setattr(_dask, "RANGE_BYTES", 12_000)
+    monkeypatch.setattr(_dask_distributions, "worker_memory", lambda client: SMALL_WORKERS)
 
 
 def _shop(rows: int = 3_000, seed: int = 7) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -81,6 +86,7 @@ def _history(rows: int = 2_000, seed: int = 3) -> tuple[pl.DataFrame, pl.DataFra
             "user": np.repeat(np.arange(users), 5),
             "ts": [day + timedelta(days=int(d)) for d in np.tile(np.arange(5), users)],
             "score": rng.normal(0, 1, users * 5),
+            "spend": rng.gamma(2.0, 30.0, users * 5),
         }
     )
     served = pl.DataFrame(
@@ -175,7 +181,7 @@ def test_pass_two_on_the_cluster_gives_the_in_memory_statistics(client, test):
     }
     specs = {name: ranges.spec(kinds[name], *summaries[name], test=tests[name], ranges=5) for name in tests}
 
-    passes = _dask.distributions(client, specs, [dask.delayed(part) for part in parts])
+    passes = _dask_distributions.distributions(client, specs, [dask.delayed(part) for part in parts])
 
     got = {
         name: ranges.combine(p.spec, *summaries[name], pieces=p.pieces, counts=p.counts) for name, p in passes.items()
@@ -188,6 +194,56 @@ def test_pass_two_on_the_cluster_gives_the_in_memory_statistics(client, test):
         assert (got[name].p_value is None) == (expected.p_value is None)
         if expected.p_value is not None:
             assert math.isclose(got[name].p_value, expected.p_value, rel_tol=1e-9, abs_tol=1e-300)
+
+
+GB = 2**30
+
+
+@pytest.mark.parametrize("rows", [10_000_000, 60_000_000])
+def test_pass_two_is_sized_to_the_workers_memory_whatever_the_rows(rows):
+    workers = [4 * GB, 4 * GB]  # the benchmark's cluster
+    count = _dask_distributions.range_count(workers, 2 * rows)
+    ranged = ranges.Spec("numeric", "wasserstein", 0.1, rows, rows, boundaries=tuple(range(count - 1)))
+    counted = ranges.Spec("numeric", "psi", 0.1, rows, rows, needs_counts=True)
+    categorical = ranges.Spec("categorical", "jensenshannon", 0.1, rows, rows)
+    specs = {f"x{i}": ranged for i in range(18)} | {"counted": counted, "categorical": categorical}
+
+    groups = _dask_distributions.feature_groups(specs, workers)
+
+    assert (
+        2 * rows / count * _dask_distributions.RANGE_BYTES_PER_VALUE <= 4 * GB * _dask_distributions.RANGE_SHARE
+    )  # one range, sorted
+    assert sorted(itertools.chain(*groups)) == sorted(set(specs) - {"categorical"})  # each once; no pass 2 needed
+    for group in groups:
+        long_frame = sum(2 * rows * _dask_distributions.LONG_BYTES_PER_VALUE for name in group if name != "counted")
+        assert long_frame <= 8 * GB * _dask_distributions.GROUP_SHARE or len(group) == 1
+    # 340 MB a feature at 10M rows, 2.04 GB at 60M, in groups of up to 2 GiB; the count test joins the last
+    assert [len(group) for group in groups] == ([6, 6, 7] if rows == 10_000_000 else [1] * 17 + [2])
+
+
+@pytest.mark.parametrize(
+    ("join", "share", "sizes"),
+    [("keys", 0.25, [1, 1, 1]), ("keys", 0.6, [2, 1]), ("as of", 0.25, [1, 1])],  # features of ~100 KB, ~70 KB
+)
+def test_pass_two_in_groups_of_features_and_many_ranges_gives_the_local_report(
+    client, small_pieces, monkeypatch, join, share, sizes
+):
+    groups, distributions = [], _dask_distributions.distributions
+
+    def recorded(client, specs, values):
+        groups.append({name: spec.ranges for name, spec in specs.items() if spec.needs_ranges})
+        return distributions(client, specs, values)
+
+    monkeypatch.setattr(_dask_distributions, "distributions", recorded)
+    monkeypatch.setattr(_dask_distributions, "GROUP_SHARE", share)  # of 2 x 200 KB
+    if join == "keys":
+        on_dask, local = _both(*_shop(), client, keys="id")
+    else:
+        on_dask, local = _both(*_history(), client, keys="user", timestamp="ts", asof=True, asof_tolerance="2d")
+
+    assert [len(group) for group in groups if group] == sizes  # one graph per group
+    assert all(count >= 5 for group in groups for count in group.values())  # visits: 9 (few distinct values)
+    _assert_same(on_dask, local)
 
 
 # --- profiles -----------------------------------------------------------------------------------
@@ -334,6 +390,52 @@ def test_without_keys_the_distributions_are_the_local_ones(client, small_pieces)
 
     on_dask, local = _both(offline.drop("id"), online.drop("id"), client, tests={"spend": "ks"})
 
+    _assert_same(on_dask, local)
+
+
+def _set_fit_sample(pairs: int) -> None:
+    from skewcheck import _diagnose, _values
+
+    _diagnose.FIT_SAMPLE = _values.FIT_SAMPLE = pairs
+
+
+def test_the_buckets_diagnosis_samples_fold_into_one_on_the_workers_as_the_local_sample(
+    client, small_pieces, monkeypatch
+):
+    rng = np.random.default_rng(1)
+    offline = pl.DataFrame({"id": np.arange(3_000), "spend": rng.gamma(2.0, 30.0, 3_000)})
+    noise = pl.Series(rng.normal(0, 50, 3_000))
+    online = offline.with_columns(  # two mismatches in seven: one scaled, one noisy
+        pl.when(pl.col("id") % 7 == 0)
+        .then(pl.col("spend") * 100)
+        .when(pl.col("id") % 7 == 1)
+        .then(pl.col("spend") + noise)
+        .otherwise(pl.col("spend"))
+        .alias("spend")
+    ).sample(fraction=1.0, shuffle=True, seed=2)
+    gathered, pass_one = [], _dask.pass_one
+    monkeypatch.setattr(_dask, "pass_one", lambda *args: gathered.extend(pass_one(*args)) or gathered)
+    monkeypatch.setattr(_dask, "PIECE_BYTES", 4_000)  # a dozen buckets
+    monkeypatch.setattr(_dask, "FOLD", 2)  # a tree of folds several levels deep
+    fit_sample = _diagnose.FIT_SAMPLE
+    monkeypatch.setattr(_diagnose, "FIT_SAMPLE", 10)  # the diagnosis fitted on 10 of the 858 mismatches
+    monkeypatch.setattr(_values, "FIT_SAMPLE", 10)
+    client.run(_set_fit_sample, 10)
+    try:
+        on_dask, local = _both(offline, online, client, keys="id")
+    finally:
+        client.run(_set_fit_sample, fit_sample)  # the workers are the module's
+
+    assert len(gathered) >= 8
+    assert all(part.sample is None for partial in gathered[1:] for part in partial.features.values())
+    plan = _partial.plan(offline, online, keys="id")
+    whole = (
+        frame.select(plan.columns(side)).with_row_index(ROW)
+        for frame, side in ((offline, "offline"), (online, "online"))
+    )
+    expected = _partial.compare_bucket(plan, *whole).features["spend"].sample  # all rows in one bucket
+    assert expected.height == 10 and gathered[0].features["spend"].sample.equals(expected)
+    assert local["features"][0]["diagnosis"]["secondary"]["share"] == 0.6002331002331003  # 6 of the 10 scaled
     _assert_same(on_dask, local)
 
 
