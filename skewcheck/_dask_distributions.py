@@ -25,7 +25,6 @@ import polars as pl
 from . import _partial
 from ._dask import _compute, _pair, bucket_pairs, piece_count, pieces, read, to_pandas, to_polars
 from ._io import Source
-from ._spill import RANGE_BYTES_PER_VALUE
 from ._stats import ranges
 from ._stats.common import floats
 
@@ -34,7 +33,7 @@ SIDES = ("offline", "online")
 # Bytes of one value in pass 2's long frame: range (Int64), side (Int8), value (Float64).
 LONG_BYTES_PER_VALUE = 17
 # Of the workers' memory limits added up, what one group of features' long frame may take; of one
-# worker's limit, what one range's values may take while `ranges.piece` sorts them (RANGE_BYTES_PER_VALUE).
+# worker's limit, what one range's values may take while `ranges.piece` sorts them (`ranges.RANGE_BYTES_PER_VALUE`).
 GROUP_SHARE = 0.25
 RANGE_SHARE = 0.125
 
@@ -70,7 +69,7 @@ def worker_memory(client: distributed.Client) -> list[int]:
 def range_count(memory: list[int], values: int) -> int:
     """Ranges per feature, so that a range of a feature of `values` values (both sides) takes at most
     RANGE_SHARE of the smallest worker's memory limit (if its values are spread evenly)."""
-    per_range = max(1, int(min(memory) * RANGE_SHARE) // RANGE_BYTES_PER_VALUE)
+    per_range = max(1, int(min(memory) * RANGE_SHARE) // ranges.RANGE_BYTES_PER_VALUE)
     return max(1, math.ceil(values / per_range))
 
 

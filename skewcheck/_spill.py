@@ -44,6 +44,7 @@ from ._errors import SkewcheckInputError
 from ._io import Source
 from ._model import SkewReport
 from ._stats.common import floats
+from ._stats.ranges import RANGE_BYTES_PER_VALUE
 
 # A partitioned sink of a slice of S bytes of columns peaked at about 250 MB + 1.1 x S (1M rows of the
 # 10M benchmark input, 64 buckets: 448 MB; 2M rows: 697 MB; the whole 10M input at once: 2.3 GB).
@@ -53,9 +54,6 @@ SINK_FACTOR = 1.5
 MIN_SLICE_ROWS = 100_000
 # Fine hash slots counted before bucketing: the buckets are slots modulo B, so B is at most SLOTS.
 SLOTS = 4096
-# Pass 2 holds a range's values of both sides while `ranges.piece` sorts them, takes their union and
-# the CDF steps: measured up to about 140 bytes per value of resident memory (4M values).
-RANGE_BYTES_PER_VALUE = 144
 # The spill is about the size of the input's parquet columns (zstd, as the inputs usually are); margin.
 DISK_MARGIN = 1.25
 

@@ -211,7 +211,7 @@ def test_pass_two_is_sized_to_the_workers_memory_whatever_the_rows(rows):
     groups = _dask_distributions.feature_groups(specs, workers)
 
     assert (
-        2 * rows / count * _dask_distributions.RANGE_BYTES_PER_VALUE <= 4 * GB * _dask_distributions.RANGE_SHARE
+        2 * rows / count * ranges.RANGE_BYTES_PER_VALUE <= 4 * GB * _dask_distributions.RANGE_SHARE
     )  # one range, sorted
     assert sorted(itertools.chain(*groups)) == sorted(set(specs) - {"categorical"})  # each once; no pass 2 needed
     for group in groups:
