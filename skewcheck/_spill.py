@@ -22,6 +22,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -68,10 +69,29 @@ def spill_directory(parent: str | os.PathLike | None) -> Iterator[Path]:
     """A fresh directory inside `parent` (default: the system's temporary directory), removed on exit
     whatever the exit (an error, Ctrl-C). Only this directory is ever removed, never `parent`."""
     root = Path(tempfile.mkdtemp(prefix="skewcheck-spill-", dir=parent))
+    finished = False
     try:
         yield root
+        finished = True
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        _remove(root, settle=0.0 if finished else SETTLE_SECONDS)
+
+
+# After an interrupt, how long the spill directory must stay gone: a sink that Ctrl-C cancels returns
+# while some of polars' writer tasks still run, and they create their folders and files again.
+SETTLE_SECONDS = 1.0
+SETTLE_LIMIT = 30.0
+
+
+def _remove(root: Path, *, settle: float) -> None:
+    """Remove `root`; with `settle`, again whenever it comes back, until it has stayed gone that long."""
+    shutil.rmtree(root, ignore_errors=True)
+    start = gone = time.monotonic()
+    while time.monotonic() - gone < settle and time.monotonic() - start < SETTLE_LIMIT:
+        time.sleep(0.05)
+        if root.exists():
+            shutil.rmtree(root, ignore_errors=True)
+            gone = time.monotonic()
 
 
 @contextmanager
