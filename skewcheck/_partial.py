@@ -51,6 +51,7 @@ from ._feature import (
 from ._feature_partial import ROW, FeaturePartial, feature_partial, join_names, merge_feature
 from ._io import Source
 from ._model import RowCounts, SkewReport, Verdict
+from ._run import recorded_warnings
 from ._settings import check_compare
 from ._stats import ranges as stats_ranges
 from ._stats.ranges import Piece, Spec, Summary
@@ -253,13 +254,12 @@ def merge(
             found = rows_diagnosis(evidence, keys, timestamp, rows.matched, rows.online, names)
             rows = replace(rows, diagnosis=found)
     merged = summaries(plan, partials)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", SkewcheckWarning)
+    with recorded_warnings() as recorded:
         results = [
             merge_feature(plan, name, [p.features[name] for p in partials], merged.get(name), distributions.get(name))
             for name in plan.features
         ]
-    notes = tuple(sorted({f"{w.message}" for w in caught if issubclass(w.category, SkewcheckWarning)}))
+    notes = tuple(recorded)
     for note in notes:
         warnings.warn(note, SkewcheckWarning, stacklevel=2)
     return build_report(

@@ -81,8 +81,7 @@ def run_features(
     while the current one is, so that a thread that finishes finds a feature waiting.
     """
     results: list[Result] = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", SkewcheckWarning)
+    with recorded_warnings() as notes:
         chunks = list(column_chunks(names, rows))
         in_flight: deque[list[tuple[str, Future]]] = deque()
         with _progress(len(names), enabled=progress) as advance, worker_pool(WORKERS) as pool, worker_pool(1) as reader:
@@ -99,8 +98,18 @@ def run_features(
                         advance(name)
                 if index + 1 < len(chunks):
                     next_read = reader.submit(read, chunks[index + 1])
-    notes = tuple(sorted({f"{w.message}" for w in caught if issubclass(w.category, SkewcheckWarning)}))
-    return results, notes
+    return results, tuple(notes)
+
+
+@contextmanager
+def recorded_warnings() -> Iterator[list[str]]:
+    """Record the SkewcheckWarnings raised inside (in any thread); on exit the yielded list holds their
+    texts, sorted and once each."""
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SkewcheckWarning)
+        yield notes
+    notes.extend(sorted({f"{w.message}" for w in caught if issubclass(w.category, SkewcheckWarning)}))
 
 
 @contextmanager
